@@ -1,0 +1,204 @@
+//! Splitting a request body into lines.
+
+/// Iterates over the lines of a body: yields `(line_number, line_bytes)` for every line that is
+/// not blank and not a comment. See [`lines`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// 1-based physical line number of `buf[pos]`.
+    line_no: usize,
+}
+
+/// Splits `body` into lines, InfluxDB 1.x style.
+///
+/// * Lines end at `\n`; a `\r` right before it (or at the very end of the body) is dropped.
+/// * Blank lines (only spaces, tabs, NUL bytes) and comment lines (first non-blank byte `#`)
+///   are skipped. A comment always ends at the next newline.
+/// * A newline inside a double-quoted string field value does **not** end the line: the
+///   string value contains it, as in InfluxDB 1.x, whose `scanLine` (models/points.go) this
+///   ports exactly. A newline right after a backslash does not end the line either (the
+///   backslash escapes it, as in InfluxDB). Such a line is yielded whole, embedded newlines
+///   included, with the number of the physical line it starts on; the next line's number
+///   accounts for the embedded newlines.
+/// * The yielded bytes keep leading whitespace (so that [`parse_line`](super::parse_line)
+///   reports columns of the physical line) and never include the line terminator.
+///
+/// InfluxDB's rule for "inside a string" is a heuristic: after the first unescaped space of
+/// a line, a `"` toggles "quoted" when more `=` than `,` have been seen outside quotes. It is
+/// reproduced exactly, odd corners included, so that bodies split the same way as in InfluxDB.
+pub fn lines(body: &[u8]) -> Lines<'_> {
+    Lines {
+        buf: body,
+        pos: 0,
+        line_no: 1,
+    }
+}
+
+#[inline]
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t' || b == 0
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = (usize, &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let buf = self.buf;
+        loop {
+            let start = self.pos;
+            if start >= buf.len() {
+                return None;
+            }
+            let line_no = self.line_no;
+
+            // Blank and comment lines.
+            let mut k = start;
+            while k < buf.len() && is_blank(buf[k]) {
+                k += 1;
+            }
+            match buf.get(k) {
+                None => {
+                    self.pos = buf.len();
+                    return None;
+                }
+                Some(b'\n') => {
+                    self.pos = k + 1;
+                    self.line_no += 1;
+                    continue;
+                }
+                Some(b'\r') if matches!(buf.get(k + 1), None | Some(b'\n')) => {
+                    self.pos = k + 2;
+                    self.line_no += 1;
+                    continue;
+                }
+                Some(b'#') => {
+                    self.pos = match memchr::memchr(b'\n', &buf[k..]) {
+                        Some(p) => k + p + 1,
+                        None => buf.len(),
+                    };
+                    self.line_no += 1;
+                    continue;
+                }
+                Some(_) => {}
+            }
+
+            let (end, embedded_newlines) = line_end(buf, start, k);
+            self.pos = end + 1;
+            self.line_no += embedded_newlines + 1;
+            let mut line = &buf[start..end];
+            // A line ends before its '\n', except one with an unterminated string, which runs
+            // to the end of the body: drop a final '\n' then (as InfluxDB does) and a '\r'.
+            if let [rest @ .., b'\n'] = line {
+                line = rest;
+            }
+            if let [rest @ .., b'\r'] = line {
+                line = rest;
+            }
+            return Some((line_no, line));
+        }
+    }
+}
+
+/// Returns the index of the `\n` ending the line that starts at `start` (or `buf.len()`), and
+/// how many newlines the line contains. `k` is the index of the first non-blank byte.
+#[inline]
+fn line_end(buf: &[u8], start: usize, k: usize) -> (usize, usize) {
+    let nl = match memchr::memchr(b'\n', &buf[k..]) {
+        Some(p) => k + p,
+        None => buf.len(),
+    };
+    // Without quotes and backslashes nothing can hide the newline.
+    if memchr::memchr2(b'"', b'\\', &buf[k..nl]).is_none() {
+        return (nl, 0);
+    }
+    // InfluxDB scans from the start of the line, where a leading space already switches to
+    // "fields" mode; leading tabs and NULs don't.
+    let leading_space = buf[start..k].contains(&b' ');
+    scan_line(buf, k, leading_space)
+}
+
+/// InfluxDB 1.x's `scanLine` from `i`, counting the newlines it skips. `fields` is whether an
+/// unescaped space has been seen already.
+fn scan_line(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, usize) {
+    let n = buf.len();
+    let mut quoted = false;
+    let mut equals = 0usize;
+    let mut commas = 0usize;
+    let mut newlines = 0usize;
+    while i < n {
+        let c = buf[i];
+        if c == b'\\' {
+            if buf.get(i + 1) == Some(&b'\n') {
+                newlines += 1;
+            }
+            i += 2;
+            continue;
+        }
+        if c == b' ' {
+            fields = true;
+        }
+        if fields {
+            if !quoted && c == b'=' {
+                equals += 1;
+                i += 1;
+                continue;
+            } else if !quoted && c == b',' {
+                commas += 1;
+                i += 1;
+                continue;
+            } else if c == b'"' && equals > commas {
+                quoted = !quoted;
+                i += 1;
+                continue;
+            }
+        }
+        if c == b'\n' {
+            if !quoted {
+                break;
+            }
+            newlines += 1;
+        }
+        i += 1;
+    }
+    (i.min(n), newlines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(body: &str) -> Vec<(usize, String)> {
+        lines(body.as_bytes())
+            .map(|(n, l)| (n, String::from_utf8_lossy(l).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn splits() {
+        assert_eq!(collect(""), vec![]);
+        assert_eq!(collect("\n\n  \n\t\n"), vec![]);
+        assert_eq!(
+            collect("a b=1\n\nc d=2\r\n# x\n  # y \"\ne f=3"),
+            vec![
+                (1, "a b=1".to_owned()),
+                (3, "c d=2".to_owned()),
+                (6, "e f=3".to_owned())
+            ]
+        );
+        assert_eq!(
+            collect("a b=\"x\ny\" 1\nc d=1"),
+            vec![(1, "a b=\"x\ny\" 1".to_owned()), (3, "c d=1".to_owned())]
+        );
+        assert_eq!(
+            collect("a b=\\\"\nc d=1"),
+            vec![(1, "a b=\\\"".to_owned()), (2, "c d=1".to_owned())]
+        );
+        assert_eq!(
+            collect("a,t=x\\\ny b=1\nc d=1\r\n\r\n"),
+            vec![(1, "a,t=x\\\ny b=1".to_owned()), (3, "c d=1".to_owned())]
+        );
+        assert_eq!(collect("  a b=1  \r"), vec![(1, "  a b=1  ".to_owned())]);
+    }
+}

@@ -1,0 +1,373 @@
+//! The daemon's configuration: embedded defaults, a TOML file, then `WEIR_<SECTION>_<KEY>`
+//! environment variables, each overriding the one before.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+    pub influxdb: InfluxdbConfig,
+    pub engine: EngineConfig,
+    pub archive: ArchiveConfig,
+    pub wal: WalSection,
+    pub log: LogConfig,
+    pub debug: DebugConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the HTTP API listens on.
+    pub bind: String,
+    /// Largest accepted request body in bytes (after decompression); InfluxDB's default.
+    pub max_body_size: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:9092".into(),
+            max_body_size: 25_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// State directory (task store, write-ahead log, alert state). Relative paths elsewhere
+    /// in the config resolve against it.
+    pub dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./weir-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InfluxdbConfig {
+    /// e.g. `http://127.0.0.1:8086`; empty means no InfluxDB is configured.
+    pub url: String,
+    pub username: String,
+    pub password: String,
+    pub token: String,
+    /// Create InfluxDB subscriptions for the databases tasks read.
+    pub subscribe: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// How long a window stays open after its end for late points.
+    #[serde(with = "humantime_serde_compat")]
+    pub lateness: Duration,
+    /// Series not seen for this long are forgotten.
+    #[serde(with = "humantime_serde_compat")]
+    pub series_ttl: Duration,
+    /// Rows per batch handed to tasks, at most.
+    pub batch_rows: usize,
+    /// How long rows wait for a batch to fill.
+    #[serde(with = "humantime_serde_compat")]
+    pub batch_linger: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lateness: Duration::from_secs(5),
+            series_ttl: Duration::from_secs(24 * 3600),
+            batch_rows: 8192,
+            batch_linger: Duration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Default archive root; a relative path resolves against `[storage] dir`.
+    pub url: String,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self {
+            url: "archive".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    Always,
+    Interval,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalSection {
+    /// `always`: fsync before every acknowledgement (group commit). `interval`: every
+    /// `fsync_interval` (survives a crash of weir, not of the host).
+    pub fsync: FsyncMode,
+    #[serde(with = "humantime_serde_compat")]
+    pub fsync_interval: Duration,
+    /// Segment size in bytes.
+    pub segment_size: u64,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        Self {
+            fsync: FsyncMode::Always,
+            fsync_interval: Duration::from_millis(100),
+            segment_size: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DebugConfig {
+    /// If set, every point delivered by the router is appended to this file as line protocol
+    /// (exactly once, across crashes). For diagnosing what weir received.
+    pub tap: String,
+}
+
+/// Configuration problems, named so the user can fix them.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+const SECTIONS: &[&str] = &[
+    "http", "storage", "influxdb", "engine", "archive", "wal", "log", "debug",
+];
+
+impl Config {
+    /// Loads defaults, then `path` if given, then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Config::load`], with the environment passed in (for tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|source| ConfigError::Parse {
+                        path: path.to_path_buf(),
+                        source,
+                    })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("WEIR_"))
+            .collect();
+        env.sort();
+        for (var, value) in env {
+            let rest = &var["WEIR_".len()..];
+            let lower = rest.to_ascii_lowercase();
+            let Some(section) = SECTIONS
+                .iter()
+                .find(|s| lower.starts_with(&format!("{s}_")))
+            else {
+                // Not a config variable (e.g. WEIR_URL for the client).
+                continue;
+            };
+            let key = lower[section.len() + 1..].to_string();
+            let entry = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section_table) = entry else {
+                return Err(ConfigError::Env {
+                    var,
+                    reason: format!("[{section}] in the config file is not a table"),
+                });
+            };
+            section_table.insert(key, env_value(&value));
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.http.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "[http] bind = {:?} is not an address like 127.0.0.1:9092",
+                self.http.bind
+            )));
+        }
+        if self.http.max_body_size == 0 {
+            return Err(ConfigError::Invalid(
+                "[http] max_body_size must be positive".into(),
+            ));
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(ConfigError::Invalid(format!(
+                "[log] format = {:?}: expected \"text\" or \"json\"",
+                self.log.format
+            )));
+        }
+        if self.engine.batch_rows == 0 {
+            return Err(ConfigError::Invalid(
+                "[engine] batch_rows must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `path` if absolute, else `[storage] dir / path`.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.storage.dir.join(p)
+        }
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Environment values are typed the way TOML would read them when they look like TOML
+/// scalars (`true`, `42`), otherwise taken as strings.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(b) = raw.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    toml::Value::String(raw.to_string())
+}
+
+/// Durations as human strings (`5s`, `24h`, `100ms`), as InfluxDB and Kapacitor configs write them.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"5s\", \"100ms\", \"24h\""))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(c.http.bind, "127.0.0.1:9092");
+        assert_eq!(c.storage.dir, PathBuf::from("./weir-data"));
+        assert_eq!(c.engine.lateness, Duration::from_secs(5));
+        assert_eq!(c.engine.series_ttl, Duration::from_secs(86400));
+        assert_eq!(c.http.max_body_size, 25_000_000);
+        assert_eq!(c.wal.fsync, FsyncMode::Always);
+        assert_eq!(c.resolve(&c.archive.url), PathBuf::from("./weir-data/archive"));
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weir.toml");
+        std::fs::write(
+            &path,
+            "[http]\nbind = \"127.0.0.1:1234\"\n[influxdb]\nurl = \"http://a:8086\"\n[engine]\nlateness = \"10s\"\n",
+        )
+        .unwrap();
+        let env = vec![
+            ("WEIR_INFLUXDB_URL".to_string(), "http://b:8086".to_string()),
+            ("WEIR_INFLUXDB_SUBSCRIBE".to_string(), "true".to_string()),
+            ("WEIR_WAL_FSYNC".to_string(), "interval".to_string()),
+            ("WEIR_URL".to_string(), "http://client-only".to_string()),
+        ];
+        let c = Config::load_with_env(Some(&path), env).unwrap();
+        assert_eq!(c.http.bind, "127.0.0.1:1234");
+        assert_eq!(c.influxdb.url, "http://b:8086");
+        assert!(c.influxdb.subscribe);
+        assert_eq!(c.engine.lateness, Duration::from_secs(10));
+        assert_eq!(c.wal.fsync, FsyncMode::Interval);
+        // The printed config reads back to the same config.
+        let printed = c.to_toml();
+        let back: Config = toml::from_str(&printed).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let env = vec![("WEIR_ENGINE_LATENESS".to_string(), "soon".to_string())];
+        let err = Config::load_with_env(None, env).unwrap_err().to_string();
+        assert!(err.contains("invalid duration \"soon\""), "{err}");
+        let env = vec![("WEIR_HTTP_BINDD".to_string(), "x".to_string())];
+        let err = Config::load_with_env(None, env).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bindd`"), "{err}");
+    }
+}

@@ -1,0 +1,99 @@
+//! `weir`: the daemon (`weir serve`) and the command-line client for it.
+
+mod bench_write;
+mod client;
+mod config;
+mod http;
+mod metrics;
+mod serve;
+mod tap;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// weir: a stream processor for metrics and events (InfluxQL on Arrow and DataFusion).
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    /// URL of the weir daemon, for client commands.
+    #[arg(long, global = true, env = "WEIR_URL", default_value = "http://127.0.0.1:9092")]
+    url: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// TOML config file; without it, embedded defaults (and WEIR_* variables) apply.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print the effective configuration (defaults, file, environment) as TOML.
+    Config {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Write line protocol from a file or standard input to the daemon.
+    Write(client::WriteArgs),
+    /// Load generator: post generated line protocol to a running daemon and report points/s.
+    BenchWrite(bench_write::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = match config::Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string()),
+            };
+            init_logging(&config.log);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+            };
+            match runtime.block_on(serve::serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "weir stopped with an error");
+                    fail(&e.to_string())
+                }
+            }
+        }
+        Command::Config { config } => match config::Config::load(config.as_deref()) {
+            Ok(c) => {
+                print!("{}", c.to_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e.to_string()),
+        },
+        Command::Write(args) => client::write(&cli.url, cli.json, args),
+        Command::BenchWrite(args) => bench_write::run(&cli.url, cli.json, args),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(log: &config::LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

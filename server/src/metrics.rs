@@ -1,0 +1,60 @@
+//! `GET /metrics` in the Prometheus text exposition format.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use weir_engine::IngestPipeline;
+
+/// Renders the process metrics.
+pub fn render(pipeline: &IngestPipeline) -> String {
+    let mut out = String::new();
+    let stats = pipeline.stats();
+    let mut counter = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    };
+    counter(
+        "weir_ingest_requests_total",
+        "Write requests received.",
+        stats.requests.load(Ordering::Relaxed),
+    );
+    counter(
+        "weir_ingest_bytes_total",
+        "Line protocol bytes received (after decompression).",
+        stats.bytes.load(Ordering::Relaxed),
+    );
+    counter(
+        "weir_points_accepted_total",
+        "Points acknowledged and written to the write-ahead log.",
+        stats.points_accepted.load(Ordering::Relaxed),
+    );
+    counter(
+        "weir_points_rejected_total",
+        "Lines rejected as malformed or conflicting.",
+        stats.points_rejected.load(Ordering::Relaxed),
+    );
+    counter(
+        "weir_points_replayed_total",
+        "Points replayed from the write-ahead log at start-up.",
+        stats.points_replayed.load(Ordering::Relaxed),
+    );
+    let wal = pipeline.wal().map(|w| w.stats()).unwrap_or_default();
+    counter("weir_wal_records_total", "Records appended to the write-ahead log.", wal.records_written);
+    counter("weir_wal_written_bytes_total", "Bytes appended to the write-ahead log.", wal.bytes_written);
+    counter("weir_wal_fsyncs_total", "fsync calls on the write-ahead log.", wal.fsyncs);
+    let mut gauge = |name: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    };
+    gauge("weir_wal_bytes", "Bytes of write-ahead log on disk.", wal.bytes_on_disk);
+    gauge("weir_wal_segments", "Write-ahead log segment files.", wal.segments);
+    gauge(
+        "weir_batcher_buffered_rows",
+        "Rows waiting to be cut into a batch.",
+        pipeline.buffered_rows() as u64,
+    );
+    gauge(
+        "weir_router_subscribers",
+        "Subscribers of the router (tasks, archives).",
+        pipeline.router().subscriber_names().len() as u64,
+    );
+    out
+}

@@ -1,0 +1,125 @@
+//! `weir serve`: the daemon.
+
+use std::sync::Arc;
+
+use weir_engine::batcher::BatcherConfig;
+use weir_engine::clock::SystemClock;
+use weir_engine::pipeline::StartError;
+use weir_engine::wal::FsyncPolicy;
+use weir_engine::{IngestPipeline, PipelineConfig};
+
+use crate::config::{Config, FsyncMode};
+use crate::http::{app, ApiState};
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Tap(#[from] crate::tap::TapError),
+    #[error("cannot listen on {bind}: {source}")]
+    Bind {
+        bind: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// Runs the daemon until SIGINT or SIGTERM, then flushes and returns.
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let pipeline = Arc::new(IngestPipeline::new(
+        PipelineConfig {
+            data_dir: config.storage.dir.clone(),
+            fsync: match config.wal.fsync {
+                FsyncMode::Always => FsyncPolicy::Always,
+                FsyncMode::Interval => FsyncPolicy::Interval(config.wal.fsync_interval),
+            },
+            segment_bytes: config.wal.segment_size,
+            batcher: BatcherConfig {
+                max_rows: config.engine.batch_rows,
+                linger: config.engine.batch_linger,
+            },
+        },
+        Arc::new(SystemClock),
+    )?);
+
+    // Subscribers first: replay delivers to them.
+    let tap = if config.debug.tap.is_empty() {
+        None
+    } else {
+        let path = config.resolve(&config.debug.tap);
+        Some(crate::tap::start(pipeline.router(), &path)?)
+    };
+    pipeline.start().await?;
+
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let background = {
+        let pipeline = Arc::clone(&pipeline);
+        tokio::spawn(async move { pipeline.run_background(shutdown_rx).await })
+    };
+
+    let listener = tokio::net::TcpListener::bind(&config.http.bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            bind: config.http.bind.clone(),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(ServeError::Http)?;
+    tracing::info!(
+        addr = %local,
+        data_dir = %config.storage.dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "weir is listening"
+    );
+    let router = app(
+        ApiState {
+            pipeline: Arc::clone(&pipeline),
+        },
+        usize::try_from(config.http.max_body_size).unwrap_or(usize::MAX),
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(ServeError::Http)?;
+
+    tracing::info!("shutting down: flushing buffers and the write-ahead log");
+    let _ = shutdown_tx.send(true);
+    let _ = background.await;
+    pipeline.shutdown().await;
+    // Closing the router's queues ends the subscribers once they drained them.
+    pipeline.router().unsubscribe("debug-tap");
+    if let Some(tap) = tap {
+        let _ = tap.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("received SIGINT"),
+        _ = term => tracing::info!("received SIGTERM"),
+    }
+}
