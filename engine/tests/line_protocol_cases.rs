@@ -5,8 +5,8 @@
 
 use proptest::prelude::*;
 use weir_engine::line_protocol::{
-    lines, parse_body, parse_line, EscapedStr, FieldValue, ParseError, ParseErrorKind,
-    ParsedLine, Precision,
+    lines, parse_body, parse_line, EscapedStr, FieldValue, ParseError, ParseErrorKind, ParsedLine,
+    Precision,
 };
 
 /// An owned, unescaped view of a parsed line.
@@ -299,8 +299,16 @@ fn invalid_lines() {
         (b"m a b=1".to_vec(), 3, InvalidFieldFormat),
         (b"m a,b=1".to_vec(), 3, InvalidFieldFormat),
         (b"m a=".to_vec(), 5, MissingFieldValue { field: field("a") }),
-        (b"m a=,b=1".to_vec(), 5, MissingFieldValue { field: field("a") }),
-        (b"m a= 1".to_vec(), 5, MissingFieldValue { field: field("a") }),
+        (
+            b"m a=,b=1".to_vec(),
+            5,
+            MissingFieldValue { field: field("a") },
+        ),
+        (
+            b"m a= 1".to_vec(),
+            5,
+            MissingFieldValue { field: field("a") },
+        ),
         (b"m a=1.2.3".to_vec(), 5, number("a", "1.2.3")),
         (b"m a=1e".to_vec(), 5, number("a", "1e")),
         (b"m a=1e+".to_vec(), 5, number("a", "1e+")),
@@ -398,11 +406,31 @@ fn invalid_lines() {
                 value: "inf".to_owned(),
             },
         ),
-        (b"m a=\"abc".to_vec(), 5, UnterminatedString { field: field("a") }),
-        (br#"m a="abc\""#.to_vec(), 5, UnterminatedString { field: field("a") }),
-        (br#"m a="abc\"#.to_vec(), 5, UnterminatedString { field: field("a") }),
-        (b"m a=\"abc\"x".to_vec(), 10, TrailingAfterString { field: field("a") }),
-        (b"m a=\"\"\"\"".to_vec(), 7, TrailingAfterString { field: field("a") }),
+        (
+            b"m a=\"abc".to_vec(),
+            5,
+            UnterminatedString { field: field("a") },
+        ),
+        (
+            br#"m a="abc\""#.to_vec(),
+            5,
+            UnterminatedString { field: field("a") },
+        ),
+        (
+            br#"m a="abc\"#.to_vec(),
+            5,
+            UnterminatedString { field: field("a") },
+        ),
+        (
+            b"m a=\"abc\"x".to_vec(),
+            10,
+            TrailingAfterString { field: field("a") },
+        ),
+        (
+            b"m a=\"\"\"\"".to_vec(),
+            7,
+            TrailingAfterString { field: field("a") },
+        ),
         (b"m a=1 12x".to_vec(), 9, InvalidTimestamp),
         (b"m a=1 -".to_vec(), 7, InvalidTimestamp),
         (b"m a=1 --1".to_vec(), 8, InvalidTimestamp),
@@ -410,15 +438,19 @@ fn invalid_lines() {
         (b"m a=1 +1".to_vec(), 7, InvalidTimestamp),
         (b"m a=1 123\t".to_vec(), 10, InvalidTimestamp),
         (b"m a=1 \"1\"".to_vec(), 7, InvalidTimestamp),
-        (b"m a=1 9223372036854775808".to_vec(), 7, TimestampOutOfRange),
-        (b"m a=1 -9223372036854775809".to_vec(), 7, TimestampOutOfRange),
+        (
+            b"m a=1 9223372036854775808".to_vec(),
+            7,
+            TimestampOutOfRange,
+        ),
+        (
+            b"m a=1 -9223372036854775809".to_vec(),
+            7,
+            TimestampOutOfRange,
+        ),
         (b"m a=1 123 456".to_vec(), 11, TrailingContent),
         (b"m a=1 123  x".to_vec(), 12, TrailingContent),
-        (
-            long_measurement.into_bytes(),
-            1,
-            KeyTooLong { len: 65536 },
-        ),
+        (long_measurement.into_bytes(), 1, KeyTooLong { len: 65536 }),
         (long_field.into_bytes(), 65532, KeyTooLong { len: 65538 }),
     ];
     let mut seen = [false; KIND_COUNT];
@@ -445,6 +477,66 @@ fn invalid_lines() {
             .filter(|(_, &s)| !s)
             .map(|(i, _)| i)
             .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn many_tags_and_fields() {
+    for n in [2usize, 4, 5, 10, 64, 65, 100] {
+        // Unsorted, distinct keys of equal length: no duplicates.
+        let tags: Vec<String> = (0..n).rev().map(|i| format!("t{i:03}=v")).collect();
+        let fields: Vec<String> = (0..n).rev().map(|i| format!("f{i:03}={i}i")).collect();
+        let input = format!("m,{} {}", tags.join(","), fields.join(","));
+        let got = parse(&input).unwrap();
+        assert_eq!(got.tags.len(), n);
+        assert_eq!(got.fields.len(), n);
+
+        // A repeated tag key is reported at its second occurrence.
+        let mut dup_tags = tags.clone();
+        dup_tags.push(tags[n / 2].clone());
+        dup_tags.push(tags[0].clone());
+        let input = format!("m,{} f=1", dup_tags.join(","));
+        // "m," then the tags before the duplicate (index n), each followed by ','.
+        let column = 2 + dup_tags[..n].iter().map(|t| t.len() + 1).sum::<usize>() + 1;
+        assert_eq!(
+            parse(&input),
+            Err(ParseError {
+                line: 1,
+                column,
+                kind: ParseErrorKind::DuplicateTag {
+                    key: format!("t{:03}", n - 1 - n / 2)
+                }
+            }),
+            "n={n}"
+        );
+
+        // Repeated field keys: the last value wins, at its position.
+        let mut dup_fields = fields.clone();
+        dup_fields.insert(0, format!("f{:03}=\"first\"", n - 1));
+        dup_fields.push("f000=t".to_owned());
+        let input = format!("m {}", dup_fields.join(","));
+        let got = parse(&input).unwrap();
+        assert_eq!(got.fields.len(), n, "n={n}");
+        assert_eq!(
+            got.fields[0],
+            (format!("f{:03}", n - 1), V::I(n as i64 - 1))
+        );
+        assert_eq!(got.fields[n - 1], ("f000".to_owned(), V::B(true)));
+    }
+    // Field keys that differ only in escaping are the same key.
+    assert_eq!(
+        parse(r#"m a"b=1,a\"b=2,c=3,d=4,e=5"#),
+        Ok(line(
+            "m",
+            &[],
+            &[
+                ("a\"b", f(2.0)),
+                ("c", f(3.0)),
+                ("d", f(4.0)),
+                ("e", f(5.0))
+            ],
+            None
+        ))
     );
 }
 
@@ -525,7 +617,10 @@ fn lines_iterator() {
     // Newlines inside string values do not end the line; escaped quotes don't close strings.
     assert_eq!(
         collect(b"m f=\"a\nb\\\"\nc\" 1\nn f=1"),
-        vec![(1, b"m f=\"a\nb\\\"\nc\" 1".to_vec()), (4, b"n f=1".to_vec())]
+        vec![
+            (1, b"m f=\"a\nb\\\"\nc\" 1".to_vec()),
+            (4, b"n f=1".to_vec())
+        ]
     );
     // A quote in the key section or in a field key does not start a string.
     assert_eq!(
@@ -604,12 +699,7 @@ fn parsed_line_is_reused_and_cleared() {
 #[test]
 fn escaped_str_api() {
     let mut out = ParsedLine::default();
-    parse_line(
-        br#"m\ 1,t\=k=v\,1 f\ k="a\"b",g="plain" 1"#,
-        1,
-        &mut out,
-    )
-    .unwrap();
+    parse_line(br#"m\ 1,t\=k=v\,1 f\ k="a\"b",g="plain" 1"#, 1, &mut out).unwrap();
     assert_eq!(out.measurement.raw(), r"m\ 1");
     assert!(out.measurement.has_escapes());
     assert_eq!(out.measurement.unescaped(), "m 1");
@@ -631,7 +721,10 @@ fn escaped_str_api() {
     match out.fields[1].1 {
         FieldValue::String(sv) => {
             assert!(!sv.has_escapes());
-            assert!(matches!(sv.unescaped(), std::borrow::Cow::Borrowed("plain")));
+            assert!(matches!(
+                sv.unescaped(),
+                std::borrow::Cow::Borrowed("plain")
+            ));
         }
         other => panic!("{other:?}"),
     }

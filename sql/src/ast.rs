@@ -158,7 +158,9 @@ pub fn is_reserved(word: &str) -> bool {
 }
 
 fn is_influxql_keyword(word: &str) -> bool {
-    INFLUXQL_KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(word))
+    INFLUXQL_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(word))
 }
 
 fn is_bare_ident(s: &str) -> bool {

@@ -15,8 +15,14 @@ use std::str::FromStr;
 /// canonical form (the largest unit that divides the value exactly: `90m`,
 /// `1w`, `1500ms`), which InfluxDB itself accepts, so a stored definition can
 /// be sent to InfluxDB unchanged in meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(i64);
+
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Duration({self})")
+    }
+}
 
 /// Why a duration literal was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +94,9 @@ impl Duration {
 
     /// As a `std::time::Duration`, for timers; `None` when negative.
     pub fn to_std(self) -> Option<std::time::Duration> {
-        u64::try_from(self.0).ok().map(std::time::Duration::from_nanos)
+        u64::try_from(self.0)
+            .ok()
+            .map(std::time::Duration::from_nanos)
     }
 
     /// Parses an InfluxQL duration literal such as `10s`, `1h30m`, `-5m`.
@@ -98,11 +106,7 @@ impl Duration {
             None => (false, text),
         };
         let magnitude = parse_magnitude(body)?;
-        let value = if negative {
-            -magnitude
-        } else {
-            magnitude
-        };
+        let value = if negative { -magnitude } else { magnitude };
         i64::try_from(value)
             .map(Duration)
             .map_err(|_| DurationError::Overflow(text.to_string()))

@@ -34,7 +34,12 @@ pub struct FunctionInfo {
     pub max_args: usize,
 }
 
-const fn f(name: &'static str, kind: FunctionKind, min_args: usize, max_args: usize) -> FunctionInfo {
+const fn f(
+    name: &'static str,
+    kind: FunctionKind,
+    min_args: usize,
+    max_args: usize,
+) -> FunctionInfo {
     FunctionInfo {
         name,
         kind,

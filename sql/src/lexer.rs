@@ -3,7 +3,7 @@
 //! InfluxQL needs its own lexer rather than a SQL one: durations (`1h30m`),
 //! `::field` casts, double-quoted identifiers, `=~`/`!~`, and `/regex/` literals,
 //! which share `/` with division and so are only scanned where the parser
-//! expects an operand ([`Lexer::scan_regex`]). Keywords are not tokens of their
+//! expects an operand. Keywords are not tokens of their
 //! own: words come out as [`TokenKind::Ident`] and the parser matches keywords
 //! case-insensitively, so words such as `id`, `level` or `message` stay usable
 //! as field and tag names.
@@ -25,7 +25,7 @@ pub enum TokenKind {
     Number,
     /// Digits followed by letters (`10s`, `1h30m`); checked by the parser.
     Duration,
-    /// A `/regex/` literal (only from [`Lexer::scan_regex`]); `text` has `\/` unescaped.
+    /// A `/regex/` literal (scanned only where the parser expects an operand); `text` has `\/` unescaped.
     Regex,
     /// `+`
     Plus,
@@ -97,7 +97,7 @@ pub struct Token {
 
 /// A pull tokenizer over a source text; the parser drives it.
 #[derive(Debug, Clone)]
-pub struct Lexer<'a> {
+pub(crate) struct Lexer<'a> {
     src: &'a str,
     pos: usize,
 }
@@ -116,17 +116,17 @@ fn is_micro(c: char) -> bool {
 
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `src`.
-    pub fn new(src: &'a str) -> Self {
+    pub(crate) fn new(src: &'a str) -> Self {
         Lexer { src, pos: 0 }
     }
 
     /// The byte offset the next token will be read from.
-    pub fn position(&self) -> usize {
+    pub(crate) fn position(&self) -> usize {
         self.pos
     }
 
     /// Moves the lexer to byte offset `pos` (a token boundary).
-    pub fn seek(&mut self, pos: usize) {
+    pub(crate) fn seek(&mut self, pos: usize) {
         self.pos = pos.min(self.src.len());
     }
 
@@ -187,7 +187,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads the next token, skipping whitespace and comments.
-    pub fn next_token(&mut self) -> Result<Token, RawError> {
+    pub(crate) fn next_token(&mut self) -> Result<Token, RawError> {
         self.skip_trivia()?;
         let start = self.pos;
         let Some(c) = self.bump() else {
@@ -323,6 +323,20 @@ impl<'a> Lexer<'a> {
             }
         }
         if fraction {
+            if self
+                .peek_char()
+                .is_some_and(|c| c.is_ascii_alphabetic() || is_micro(c))
+            {
+                // `1.5h`: InfluxQL durations are integers; keep it one token
+                // so the error names the whole literal.
+                while self
+                    .peek_char()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || is_micro(c))
+                {
+                    self.bump();
+                }
+                return self.token(TokenKind::Duration, start);
+            }
             return self.token(TokenKind::Number, start);
         }
         if self
@@ -379,7 +393,7 @@ impl<'a> Lexer<'a> {
 
     /// Reads a `/regex/` literal at byte offset `start` (which must hold `/`).
     /// `\/` stands for `/`; every other escape is kept for the regex engine.
-    pub fn scan_regex(&mut self, start: usize) -> Result<Token, RawError> {
+    pub(crate) fn scan_regex(&mut self, start: usize) -> Result<Token, RawError> {
         self.seek(start);
         if self.bump() != Some('/') {
             return Err(RawError::new(start, ErrorKind::Syntax, "expected regex"));
@@ -454,7 +468,9 @@ mod tests {
     #[test]
     fn tokens() {
         use TokenKind::*;
-        let got = kinds("SELECT \"a b\"::field, 1h30m, 1.5, .5, 10 FROM db..m -- c\n/* x */ <> =~ !~ 'it\\'s'");
+        let got = kinds(
+            "SELECT \"a b\"::field, 1h30m, 1.5, .5, 10 FROM db..m -- c\n/* x */ <> =~ !~ 'it\\'s'",
+        );
         let want: Vec<(TokenKind, &str)> = vec![
             (Ident, "SELECT"),
             (QuotedIdent, "a b"),

@@ -17,12 +17,14 @@
 //! ```
 //!
 //! The grammar, with weir's choices where InfluxQL is silent, is documented
-//! in `sql/GRAMMAR.md`.
+//! in [`grammar`].
 
 pub mod ast;
 pub mod duration;
 pub mod error;
 pub mod functions;
+#[doc = include_str!("grammar.md")]
+pub mod grammar {}
 pub mod lexer;
 pub mod parser;
 pub mod template;

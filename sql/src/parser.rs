@@ -113,10 +113,6 @@ impl<'a> Parser<'a> {
         Ok(Self::is_kw(self.peek()?, kw))
     }
 
-    fn peek_nth_is_kw(&mut self, n: usize, kw: &str) -> PResult<bool> {
-        Ok(Self::is_kw(self.peek_nth(n)?, kw))
-    }
-
     fn eat(&mut self, kind: TokenKind) -> PResult<bool> {
         if self.peek_kind()? == kind {
             self.next()?;
@@ -155,7 +151,10 @@ impl<'a> Parser<'a> {
 
     /// `expected <what>, found '<token>'`.
     fn unexpected(&self, tok: &Token, what: &str) -> RawError {
-        syntax(tok.start, format!("expected {what}, found {}", self.describe(tok)))
+        syntax(
+            tok.start,
+            format!("expected {what}, found {}", self.describe(tok)),
+        )
     }
 
     fn unexpected_next(&mut self, what: &str) -> RawError {
@@ -174,7 +173,12 @@ impl<'a> Parser<'a> {
         if shown.len() < text.len() {
             shown.push_str("...");
         }
-        format!("'{shown}'")
+        if tok.kind == TokenKind::String {
+            // Already in single quotes.
+            shown
+        } else {
+            format!("'{shown}'")
+        }
     }
 
     fn enter(&mut self, at: usize) -> PResult<()> {
@@ -237,10 +241,15 @@ impl<'a> Parser<'a> {
 
     fn duration_error(tok: &Token, e: DurationError) -> RawError {
         match e {
-            DurationError::Invalid => invalid(tok.start, format!("invalid duration '{}'", tok.text)),
+            DurationError::Invalid => {
+                invalid(tok.start, format!("invalid duration '{}'", tok.text))
+            }
             DurationError::Overflow(_) => invalid(
                 tok.start,
-                format!("overflowed duration {}: choose a smaller duration", tok.text),
+                format!(
+                    "overflowed duration {}: choose a smaller duration",
+                    tok.text
+                ),
             ),
         }
     }
@@ -490,7 +499,10 @@ impl<'a> Parser<'a> {
                 if !negative {
                     return match expr {
                         Expr::String(_) | Expr::Boolean(_) | Expr::Regex(_) | Expr::Wildcard(_) => {
-                            Err(invalid(tok.start, format!("cannot apply unary + to {expr}")))
+                            Err(invalid(
+                                tok.start,
+                                format!("cannot apply unary + to {expr}"),
+                            ))
                         }
                         e => Ok((e, depth)),
                     };
@@ -498,22 +510,29 @@ impl<'a> Parser<'a> {
                 let negated = match expr {
                     Expr::Integer(v) => match v.checked_neg() {
                         Some(n) => Expr::Integer(n),
-                        None => return Err(invalid(tok.start, format!("constant -({v}) overflows int64"))),
+                        None => {
+                            return Err(invalid(
+                                tok.start,
+                                format!("constant -({v}) overflows int64"),
+                            ))
+                        }
                     },
                     Expr::Unsigned(v) if v == 1u64 << 63 => Expr::Integer(i64::MIN),
                     Expr::Unsigned(v) => {
-                        return Err(invalid(tok.start, format!("constant -{v} underflows int64")))
+                        return Err(invalid(
+                            tok.start,
+                            format!("constant -{v} underflows int64"),
+                        ))
                     }
                     Expr::Float(v) => Expr::Float(-v),
                     Expr::Duration(d) => match d.checked_neg() {
                         Some(n) => Expr::Duration(n),
-                        None => return Err(invalid(tok.start, format!("duration -({d}) overflows"))),
+                        None => {
+                            return Err(invalid(tok.start, format!("duration -({d}) overflows")))
+                        }
                     },
                     e @ (Expr::VarRef(_) | Expr::Call(_) | Expr::Binary { .. }) => {
-                        return Ok((
-                            Expr::binary(BinaryOp::Mul, Expr::Integer(-1), e),
-                            depth + 1,
-                        ))
+                        return Ok((Expr::binary(BinaryOp::Mul, Expr::Integer(-1), e), depth + 1))
                     }
                     other => {
                         return Err(invalid(tok.start, format!("cannot negate {other}")));
@@ -850,7 +869,10 @@ impl<'a> Parser<'a> {
             TokenKind::Ident | TokenKind::QuotedIdent => {
                 if self.peek_nth_kind(1)? == TokenKind::LParen {
                     if !tok.text.eq_ignore_ascii_case("time") {
-                        return Err(invalid(tok.start, "only time() calls allowed in dimensions"));
+                        return Err(invalid(
+                            tok.start,
+                            "only time() calls allowed in dimensions",
+                        ));
                     }
                     self.next()?;
                     self.next()?;
@@ -862,15 +884,15 @@ impl<'a> Parser<'a> {
                         ));
                     }
                     let offset = if self.eat(TokenKind::Comma)? {
-                        Some(self.parse_signed_duration("GROUP BY time offset duration")?.0)
+                        Some(
+                            self.parse_signed_duration("GROUP BY time offset duration")?
+                                .0,
+                        )
                     } else {
                         None
                     };
                     self.expect(TokenKind::RParen, "')'")?;
-                    if previous
-                        .iter()
-                        .any(|d| matches!(d, Dimension::Time { .. }))
-                    {
+                    if previous.iter().any(|d| matches!(d, Dimension::Time { .. })) {
                         return Err(invalid(tok.start, "multiple time dimensions not allowed"));
                     }
                     return Ok(Dimension::Time { interval, offset });
@@ -947,7 +969,10 @@ impl<'a> Parser<'a> {
             }
         } else if matches!(tok.kind, TokenKind::Ident | TokenKind::QuotedIdent) {
             if !tok.text.eq_ignore_ascii_case("time") {
-                return Err(invalid(tok.start, "only ORDER BY time supported at this time"));
+                return Err(invalid(
+                    tok.start,
+                    "only ORDER BY time supported at this time",
+                ));
             }
             self.next()?;
             if self.eat_kw("DESC")? {
@@ -1045,11 +1070,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn validate_select(
-        select: &Select,
-        ctx: QueryContext,
-        functions: &Functions,
-    ) -> PResult<()> {
+    fn validate_select(select: &Select, ctx: QueryContext, functions: &Functions) -> PResult<()> {
         validate::validate_select(select, ctx, functions)
             .map_err(|e| invalid(e.span.start, e.message))
     }
@@ -1124,7 +1145,10 @@ impl<'a> Parser<'a> {
             let offset = if self.eat_kw("OFFSET")? {
                 let (offset, at) = self.parse_signed_duration("OFFSET duration")?;
                 if offset.is_negative() {
-                    return Err(invalid(at, format!("OFFSET must not be negative, got {offset}")));
+                    return Err(invalid(
+                        at,
+                        format!("OFFSET must not be negative, got {offset}"),
+                    ));
                 }
                 if offset >= every {
                     return Err(invalid(
@@ -1190,8 +1214,8 @@ impl<'a> Parser<'a> {
             }
             let clause = tok.text.to_ascii_uppercase();
             let known = [
-                "INFO", "WARN", "CRIT", "ID", "MESSAGE", "DETAILS", "STATE", "FLAPPING",
-                "HISTORY", "ALL", "NO", "TOPIC",
+                "INFO", "WARN", "CRIT", "ID", "MESSAGE", "DETAILS", "STATE", "FLAPPING", "HISTORY",
+                "ALL", "NO", "TOPIC",
             ];
             if !known.contains(&clause.as_str()) {
                 break;
@@ -1247,10 +1271,16 @@ impl<'a> Parser<'a> {
                     let n = self.expect(TokenKind::Integer, "HISTORY count")?;
                     match n.text.parse::<u32>() {
                         Ok(v) if v >= 2 => alert.history = Some(v),
-                        _ => {
+                        Ok(_) => {
                             return Err(invalid(
                                 n.start,
-                                format!("HISTORY must be between 2 and {}, got {}", u32::MAX, n.text),
+                                format!("HISTORY must be at least 2, got {}", n.text),
+                            ))
+                        }
+                        Err(_) => {
+                            return Err(invalid(
+                                n.start,
+                                format!("HISTORY must be at most {}, got {}", u32::MAX, n.text),
                             ))
                         }
                     }

@@ -139,7 +139,8 @@ pub fn validate_select(select: &Select, ctx: QueryContext, udfs: &Functions) -> 
             for field in &select.fields {
                 field.expr.walk(&mut |e| {
                     if let Expr::Call(c) = e {
-                        let windowed = functions::needs_window(&c.name) || udfs.contains_key(&c.name);
+                        let windowed =
+                            functions::needs_window(&c.name) || udfs.contains_key(&c.name);
                         if windowed && offending.is_none() {
                             offending = Some(c);
                         }
@@ -192,6 +193,7 @@ fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
                     format!("a regex must be on the right of =~ or !~, not left of {op}"),
                 ));
             }
+            validate_condition(lhs, udfs)?;
             if let Expr::Regex(_) = **rhs {
                 if !matches!(op, BinaryOp::EqRegex | BinaryOp::NeqRegex) {
                     return Err(err(
@@ -199,8 +201,8 @@ fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
                         format!("a regex can only be compared with =~ or !~, not {op}"),
                     ));
                 }
+                return Ok(());
             }
-            validate_condition(lhs, udfs)?;
             validate_condition(rhs, udfs)
         }
         Expr::Call(call) => {
@@ -392,14 +394,19 @@ impl<'a> Compiler<'a> {
         }
         if self.calls == 0 {
             match select.fill {
-                Some(Fill::None) => return Err(err(span, "fill(none) must be used with a function")),
+                Some(Fill::None) => {
+                    return Err(err(span, "fill(none) must be used with a function"))
+                }
                 Some(Fill::Linear) => {
                     return Err(err(span, "fill(linear) must be used with a function"))
                 }
                 _ => {}
             }
             if self.interval && !self.inherited_interval {
-                return Err(err(span, "GROUP BY requires at least one aggregate function"));
+                return Err(err(
+                    span,
+                    "GROUP BY requires at least one aggregate function",
+                ));
             }
         }
         if self.has_distinct && (self.calls != 1 || self.has_aux) {
@@ -654,7 +661,10 @@ impl<'a> Compiler<'a> {
                 }
                 self.only_selectors = false;
                 let Expr::Call(inner) = &args[0] else {
-                    return Err(err(span, format!("must use aggregate function with {name}")));
+                    return Err(err(
+                        span,
+                        format!("must use aggregate function with {name}"),
+                    ));
                 };
                 if !self.interval {
                     return Err(err(
@@ -725,7 +735,7 @@ impl<'a> Compiler<'a> {
                 return Err(err(
                     span,
                     format!(
-                        "argument {} of {name}() must be a {ty} literal, got {arg}",
+                        "argument {} of {name}() must be a literal of type {ty}, got {arg}",
                         i + 1
                     ),
                 ));
@@ -884,7 +894,10 @@ impl<'a> Compiler<'a> {
 
     fn compile_distinct(&mut self, args: &[Expr], nested: bool, span: Span) -> VResult {
         if args.is_empty() {
-            return Err(err(span, "distinct function requires at least one argument"));
+            return Err(err(
+                span,
+                "distinct function requires at least one argument",
+            ));
         }
         if args.len() != 1 {
             return Err(err(span, "distinct function can only have one argument"));

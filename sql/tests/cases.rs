@@ -57,7 +57,8 @@ fn parse_cases(text: &str, file: &Path) -> (String, Vec<Case>) {
             input.push_str(line);
             input.push('\n');
         }
-        let mode = mode.unwrap_or_else(|| panic!("{}: case {title:?} has no '---'", file.display()));
+        let mode =
+            mode.unwrap_or_else(|| panic!("{}: case {title:?} has no '---'", file.display()));
         let mut expected = String::new();
         while let Some(line) = lines.peek() {
             if line.starts_with("===") {
@@ -161,11 +162,7 @@ fn cases() {
             let actual = match run(case) {
                 Ok(a) => a,
                 Err(problem) => {
-                    failures.push(format!(
-                        "{} :: {}\n{problem}",
-                        file.display(),
-                        case.title
-                    ));
+                    failures.push(format!("{} :: {}\n{problem}", file.display(), case.title));
                     case.expected.clone()
                 }
             };

@@ -1,5 +1,7 @@
 //! Splitting a request body into lines.
 
+use super::find::find;
+
 /// Iterates over the lines of a body: yields `(line_number, line_bytes)` for every line that is
 /// not blank and not a comment. See [`lines`].
 #[derive(Debug, Clone)]
@@ -121,44 +123,46 @@ fn line_end(buf: &[u8], start: usize, k: usize) -> (usize, usize) {
 
 /// InfluxDB 1.x's `scanLine` from `i`, counting the newlines it skips. `fields` is whether an
 /// unescaped space has been seen already.
+///
+/// It jumps between the bytes that matter in the current state: before the first space only
+/// backslashes, spaces and newlines; inside a string only backslashes, quotes and newlines.
 fn scan_line(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, usize) {
     let n = buf.len();
     let mut quoted = false;
     let mut equals = 0usize;
     let mut commas = 0usize;
     let mut newlines = 0usize;
-    while i < n {
-        let c = buf[i];
-        if c == b'\\' {
-            if buf.get(i + 1) == Some(&b'\n') {
+    loop {
+        i = if !fields {
+            find(buf, i, [b'\\', b' ', b'\n'])
+        } else if quoted {
+            find(buf, i, [b'\\', b'"', b'\n'])
+        } else {
+            find(buf, i, [b'\\', b'=', b',', b'"', b'\n'])
+        };
+        let Some(&c) = buf.get(i) else {
+            break;
+        };
+        match c {
+            b'\\' => {
+                // Skip the escaped byte.
+                if buf.get(i + 1) == Some(&b'\n') {
+                    newlines += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b' ' => fields = true,
+            b'=' if !quoted => equals += 1,
+            b',' if !quoted => commas += 1,
+            b'"' if equals > commas => quoted = !quoted,
+            b'\n' => {
+                if !quoted {
+                    break;
+                }
                 newlines += 1;
             }
-            i += 2;
-            continue;
-        }
-        if c == b' ' {
-            fields = true;
-        }
-        if fields {
-            if !quoted && c == b'=' {
-                equals += 1;
-                i += 1;
-                continue;
-            } else if !quoted && c == b',' {
-                commas += 1;
-                i += 1;
-                continue;
-            } else if c == b'"' && equals > commas {
-                quoted = !quoted;
-                i += 1;
-                continue;
-            }
-        }
-        if c == b'\n' {
-            if !quoted {
-                break;
-            }
-            newlines += 1;
+            _ => {}
         }
         i += 1;
     }

@@ -66,6 +66,7 @@
 
 mod error;
 mod escaped;
+mod find;
 mod lines;
 mod number;
 mod parser;

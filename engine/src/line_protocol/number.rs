@@ -112,8 +112,7 @@ pub(crate) fn parse_f64(s: &str) -> Result<f64, NumError> {
             i += 1;
         }
     }
-    if i == rest.len() && digits > 0 && digits <= 19 && mantissa <= (1 << 53) && frac_digits <= 22
-    {
+    if i == rest.len() && digits > 0 && digits <= 19 && mantissa <= (1 << 53) && frac_digits <= 22 {
         // Both operands are exact, and IEEE division rounds correctly.
         let v = mantissa as f64 / POW10[frac_digits];
         return Ok(if neg { -v } else { v });
@@ -249,7 +248,10 @@ mod tests {
         assert_eq!(parse_i64(b"9223372036854775808"), Err(NumError::Range));
         assert_eq!(parse_i64(b"-9223372036854775809"), Err(NumError::Range));
         assert_eq!(parse_i64(b"99999999999999999999999"), Err(NumError::Range));
-        assert_eq!(parse_i64(b"99999999999999999999999x"), Err(NumError::Syntax));
+        assert_eq!(
+            parse_i64(b"99999999999999999999999x"),
+            Err(NumError::Syntax)
+        );
         assert_eq!(parse_i64(b"-"), Err(NumError::Syntax));
         assert_eq!(parse_i64(b""), Err(NumError::Syntax));
         assert_eq!(parse_i64(b"--1"), Err(NumError::Syntax));
@@ -268,10 +270,19 @@ mod tests {
         assert_eq!(fast("."), None);
         assert_eq!(fast("1.5.5"), None);
         assert_eq!(fast("1e5"), None);
-        assert_eq!(fast("123456789012345678i"), Some((FastNumber::Integer(123456789012345678), 19)));
+        assert_eq!(
+            fast("123456789012345678i"),
+            Some((FastNumber::Integer(123456789012345678), 19))
+        );
         assert_eq!(fast("1234567890123456789i"), None);
-        assert_eq!(fast_timestamp(b"-9223372036854775808", 0), Some((i64::MIN, 20)));
-        assert_eq!(fast_timestamp(b"9223372036854775807 ", 0), Some((i64::MAX, 19)));
+        assert_eq!(
+            fast_timestamp(b"-9223372036854775808", 0),
+            Some((i64::MIN, 20))
+        );
+        assert_eq!(
+            fast_timestamp(b"9223372036854775807 ", 0),
+            Some((i64::MAX, 19))
+        );
         assert_eq!(fast_timestamp(b"9223372036854775808", 0), None);
         assert_eq!(fast_timestamp(b"12x", 0), None);
         assert_eq!(fast_timestamp(b"-", 0), None);

@@ -1,41 +1,11 @@
 //! The line parser.
 
 use super::escaped::{EscapedStr, Escaping};
+use super::find::find;
 use super::number::{
     fast_field_number, fast_timestamp, parse_f64, parse_i64, parse_u64, FastNumber, NumError,
 };
 use super::{FieldValue, ParseError, ParseErrorKind, ParsedLine, MAX_KEY_LENGTH};
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// The index of the first byte at or after `i` that is one of `set`, or `b.len()`.
-///
-/// Looks at eight bytes at a time (SWAR): a byte of `w ^ splat(c)` is zero where `w` has `c`.
-/// The zero-byte test can flag bytes *above* a real zero (borrows), never below, so the lowest
-/// flagged byte is always the first match.
-#[inline(always)]
-fn find<const K: usize>(b: &[u8], mut i: usize, set: [u8; K]) -> usize {
-    while let Some(chunk) = b.get(i..i + 8) {
-        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        let w = u64::from_le_bytes(chunk);
-        let mut m = 0;
-        for c in set {
-            let x = w ^ (LO * u64::from(c));
-            m |= x.wrapping_sub(LO) & !x & HI;
-        }
-        if m != 0 {
-            return i + (m.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while i < b.len() && !set.contains(&b[i]) {
-        i += 1;
-    }
-    i
-}
 
 /// Bytes that end a run of plain measurement bytes.
 const MEASUREMENT_STOP: [u8; 3] = [b',', b' ', b'\\'];
@@ -292,45 +262,10 @@ impl<'a> Parser<'a> {
     /// comparing raw keys is exact.
     #[inline(always)]
     fn check_duplicate_tags(&self, tags: &[(EscapedStr<'a>, EscapedStr<'a>)]) -> PResult<()> {
-        if tags.len() <= 8 {
-            // Pairwise; keys of different lengths (the usual case) cost one comparison.
-            for i in 1..tags.len() {
-                let k = tags[i].0.raw();
-                if tags[..i].iter().any(|(o, _)| o.raw().len() == k.len() && o.raw() == k) {
-                    return Err(self.duplicate_tag(&tags[i].0));
-                }
-            }
-            return Ok(());
+        match find_duplicate(tags.len(), |i| tags[i].0.raw().as_bytes()) {
+            None => Ok(()),
+            Some(i) => Err(self.duplicate_tag(&tags[i].0)),
         }
-        self.check_duplicate_tags_many(tags)
-    }
-
-    #[cold]
-    fn check_duplicate_tags_many(&self, tags: &[(EscapedStr<'a>, EscapedStr<'a>)]) -> PResult<()> {
-        // Tags are usually sorted (Telegraf and the client libraries sort them): then comparing
-        // neighbours is enough.
-        let mut sorted = true;
-        for w in tags.windows(2) {
-            match w[0].0.raw().cmp(w[1].0.raw()) {
-                std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => return Err(self.duplicate_tag(&w[1].0)),
-                std::cmp::Ordering::Greater => {
-                    sorted = false;
-                    break;
-                }
-            }
-        }
-        if sorted {
-            return Ok(());
-        }
-        let mut idx: Vec<usize> = (0..tags.len()).collect();
-        idx.sort_unstable_by(|&x, &y| tags[x].0.raw().cmp(tags[y].0.raw()).then(x.cmp(&y)));
-        for w in idx.windows(2) {
-            if tags[w[0]].0.raw() == tags[w[1]].0.raw() {
-                return Err(self.duplicate_tag(&tags[w[1]].0));
-            }
-        }
-        Ok(())
     }
 
     #[cold]
@@ -436,10 +371,10 @@ impl<'a> Parser<'a> {
                 let mut p = vs + 1;
                 let mut esc = false;
                 loop {
-                    let Some(off) = memchr::memchr2(b'"', b'\\', &b[p..]) else {
+                    let q = find(b, p, [b'"', b'\\']);
+                    if q >= n {
                         return Err(self.unterminated(vs, &key));
-                    };
-                    let q = p + off;
+                    }
                     if b[q] == b'"' {
                         let e = q + 1;
                         if e < n && b[e] != b',' && b[e] != b' ' {
@@ -565,9 +500,7 @@ impl<'a> Parser<'a> {
             Err(NumError::Syntax) => {
                 // Point at the first offending byte.
                 let digits = if b[t] == b'-' { t + 1 } else { t };
-                let bad = (digits..te)
-                    .find(|&k| !b[k].is_ascii_digit())
-                    .unwrap_or(t);
+                let bad = (digits..te).find(|&k| !b[k].is_ascii_digit()).unwrap_or(t);
                 return Err(self.err(bad, ParseErrorKind::InvalidTimestamp));
             }
             Err(NumError::Range) => {
@@ -586,27 +519,71 @@ fn skip_spaces(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A cheap fingerprint of a key: equal keys have equal fingerprints.
+#[inline(always)]
+fn fingerprint(k: &[u8]) -> u64 {
+    let n = k.len();
+    if n == 0 {
+        return 0;
+    }
+    n as u64
+        | u64::from(k[0]) << 16
+        | u64::from(k[n - 1]) << 24
+        | u64::from(k[n / 2]) << 32
+        | u64::from(k[n / 3]) << 40
+        | u64::from(k[2 * n / 3]) << 48
+}
+
+/// The index of the first key that equals an earlier one, if any. Allocation-free for up to
+/// 64 keys: pairwise, comparing cheap fingerprints first.
+#[inline(always)]
+fn find_duplicate<'k>(n: usize, key: impl Fn(usize) -> &'k [u8]) -> Option<usize> {
+    if n <= 4 {
+        return (1..n).find(|&i| {
+            let k = key(i);
+            (0..i).any(|j| {
+                let o = key(j);
+                o.len() == k.len() && o == k
+            })
+        });
+    }
+    if n > 64 {
+        return find_duplicate_many(n, key);
+    }
+    let mut fps = [0u64; 64];
+    for (i, fp) in fps.iter_mut().enumerate().take(n) {
+        *fp = fingerprint(key(i));
+    }
+    (1..n).find(|&i| {
+        let fp = fps[i];
+        fps[..i]
+            .iter()
+            .enumerate()
+            .any(|(j, &o)| o == fp && key(j) == key(i))
+    })
+}
+
+#[cold]
+fn find_duplicate_many<'k>(n: usize, key: impl Fn(usize) -> &'k [u8]) -> Option<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_unstable_by(|&x, &y| key(x).cmp(key(y)).then(x.cmp(&y)));
+    idx.windows(2)
+        .filter(|w| key(w[0]) == key(w[1]))
+        .map(|w| w[1])
+        .min()
+}
+
 /// Removes all but the last occurrence of each field key (InfluxDB 1.x keeps the last value).
 #[inline(always)]
 fn dedup_fields(fields: &mut Vec<(EscapedStr<'_>, FieldValue<'_>)>) {
-    let n = fields.len();
-    if n < 2 {
+    if fields.len() < 2 {
         return;
     }
-    if n <= 8 && !fields.iter().any(|(k, _)| k.has_escapes()) {
-        let dup = (1..n).any(|i| {
-            let k = fields[i].0.raw();
-            fields[..i]
-                .iter()
-                .any(|(o, _)| o.raw().len() == k.len() && o.raw() == k)
-        });
-        if !dup {
-            return;
-        }
-    } else if !fields.iter().any(|(k, _)| k.has_escapes())
-        && fields.windows(2).all(|w| w[0].0.raw() < w[1].0.raw())
+    // Field keys may contain a raw '"' and its escape '\"', so keys with escapes are compared
+    // unescaped (rare).
+    if !fields.iter().any(|(k, _)| k.has_escapes())
+        && find_duplicate(fields.len(), |i| fields[i].0.raw().as_bytes()).is_none()
     {
-        // Sorted and distinct.
         return;
     }
     dedup_fields_slow(fields);
