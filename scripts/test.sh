@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs weir's whole test suite: unit, table-driven, differential and end-to-end tests.
+# Installs what the tests need on a fresh Debian machine (InfluxDB 1.x from Debian's packages,
+# pyarrow/duckdb from PyPI) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Reuse a target directory outside the clone when one exists (CI caches it).
+if [[ -z "${CARGO_TARGET_DIR:-}" && -d /work/target ]]; then
+  export CARGO_TARGET_DIR=/work/target
+fi
+
+need_influxd() {
+  command -v influxd >/dev/null 2>&1
+}
+if ! need_influxd && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
+  echo "installing influxdb (Debian package) for the differential tests" >&2
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq influxdb >/dev/null 2>&1 || \
+    echo "warning: could not install influxdb; tests that need influxd will fail" >&2
+fi
+
+# The end-to-end tests run the real binary.
+cargo build -p weir
+cargo test --workspace --all-targets
+# Doc tests too.
+cargo test --workspace --doc
