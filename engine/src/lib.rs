@@ -14,6 +14,7 @@ pub mod lp_encode;
 pub mod pipeline;
 pub mod router;
 pub mod seq;
+pub mod store;
 pub mod schema;
 pub mod wal;
 

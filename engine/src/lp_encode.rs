@@ -76,7 +76,7 @@ pub fn encode_batch(
     let time = time.ok_or(EncodeError::NoTime)?;
     let mut written = 0;
     let mut line = Vec::with_capacity(256);
-    let mut fields = 0usize;
+
     for row in 0..batch.num_rows() {
         line.clear();
         escape_into(&mut line, measurement, b", ");
@@ -95,66 +95,25 @@ pub fn encode_batch(
             }
         }
         let mut sep = b' ';
-        fields = 0;
+        let mut fields = 0usize;
         for col in &cols {
-            let (name, write): (&str, Option<Box<dyn Fn(&mut Vec<u8>) + '_>>) = match col {
+            let name = match col {
                 Col::Tag(..) => continue,
-                Col::Float(n, a) => (
-                    n,
-                    (a.is_valid(row) && a.value(row).is_finite()).then(|| {
-                        let v = a.value(row);
-                        Box::new(move |o: &mut Vec<u8>| o.extend_from_slice(format_float(v).as_bytes()))
-                            as Box<dyn Fn(&mut Vec<u8>)>
-                    }),
-                ),
-                Col::Int(n, a) => (
-                    n,
-                    a.is_valid(row).then(|| {
-                        let v = a.value(row);
-                        Box::new(move |o: &mut Vec<u8>| {
-                            o.extend_from_slice(v.to_string().as_bytes());
-                            o.push(b'i');
-                        }) as Box<dyn Fn(&mut Vec<u8>)>
-                    }),
-                ),
-                Col::UInt(n, a) => (
-                    n,
-                    a.is_valid(row).then(|| {
-                        let v = a.value(row);
-                        Box::new(move |o: &mut Vec<u8>| {
-                            o.extend_from_slice(v.to_string().as_bytes());
-                            o.push(b'u');
-                        }) as Box<dyn Fn(&mut Vec<u8>)>
-                    }),
-                ),
-                Col::Bool(n, a) => (
-                    n,
-                    a.is_valid(row).then(|| {
-                        let v = a.value(row);
-                        Box::new(move |o: &mut Vec<u8>| {
-                            o.extend_from_slice(if v { b"true" } else { b"false" })
-                        }) as Box<dyn Fn(&mut Vec<u8>)>
-                    }),
-                ),
-                Col::Str(n, a) => (
-                    n,
-                    a.is_valid(row).then(|| {
-                        let v = a.value(row);
-                        Box::new(move |o: &mut Vec<u8>| {
-                            o.push(b'"');
-                            escape_into(o, v, b"\"\\");
-                            o.push(b'"');
-                        }) as Box<dyn Fn(&mut Vec<u8>)>
-                    }),
-                ),
+                Col::Float(n, _)
+                | Col::Int(n, _)
+                | Col::UInt(n, _)
+                | Col::Bool(n, _)
+                | Col::Str(n, _) => *n,
             };
-            if let Some(write) = write {
-                line.push(sep);
+            let mark = line.len();
+            line.push(sep);
+            escape_into(&mut line, name, b",= ");
+            line.push(b'=');
+            if write_value(&mut line, col, row) {
                 sep = b',';
-                escape_into(&mut line, name, b",= ");
-                line.push(b'=');
-                write(&mut line);
                 fields += 1;
+            } else {
+                line.truncate(mark);
             }
         }
         if fields == 0 || !time.is_valid(row) {
@@ -166,15 +125,59 @@ pub fn encode_batch(
         out.extend_from_slice(&line);
         written += 1;
     }
-    let _ = fields;
     Ok(written)
+}
+
+/// Appends the value of `col` at `row`; false when there is none to write (null, NaN, inf).
+fn write_value(out: &mut Vec<u8>, col: &Col<'_>, row: usize) -> bool {
+    match col {
+        Col::Tag(..) => false,
+        Col::Float(_, a) => {
+            let ok = a.is_valid(row) && a.value(row).is_finite();
+            if ok {
+                out.extend_from_slice(format_float(a.value(row)).as_bytes());
+            }
+            ok
+        }
+        Col::Int(_, a) => {
+            let ok = a.is_valid(row);
+            if ok {
+                out.extend_from_slice(a.value(row).to_string().as_bytes());
+                out.push(b'i');
+            }
+            ok
+        }
+        Col::UInt(_, a) => {
+            let ok = a.is_valid(row);
+            if ok {
+                out.extend_from_slice(a.value(row).to_string().as_bytes());
+                out.push(b'u');
+            }
+            ok
+        }
+        Col::Bool(_, a) => {
+            let ok = a.is_valid(row);
+            if ok {
+                out.extend_from_slice(if a.value(row) { b"true" } else { b"false" });
+            }
+            ok
+        }
+        Col::Str(_, a) => {
+            let ok = a.is_valid(row);
+            if ok {
+                out.push(b'"');
+                escape_into(out, a.value(row), b"\"\\");
+                out.push(b'"');
+            }
+            ok
+        }
+    }
 }
 
 /// A float as line protocol reads it back exactly (shortest round-trip form).
 fn format_float(v: f64) -> String {
-    let s = format!("{v:?}");
     // `{:?}` gives "1.0", "1e300", "-0.0": all valid line protocol floats.
-    s
+    format!("{v:?}")
 }
 
 fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {

@@ -343,7 +343,8 @@ impl IngestPipeline {
     /// Publishes every buffered row and closes the log (syncing it).
     pub async fn shutdown(&self) {
         self.batcher.flush_all(false).await;
-        if let Some(wal) = self.wal.write().take() {
+        let wal = self.wal.write().take();
+        if let Some(wal) = wal {
             wal.release_through(self.router.release_point());
             let _ = tokio::task::spawn_blocking(move || wal.close()).await;
         }

@@ -14,6 +14,8 @@
 //!    replacing bytes in valid lines. Both parsers must agree (same result or both reject),
 //!    except where the oracle is known to deviate from InfluxDB 1.x (below), where weir must
 //!    behave like InfluxDB.
+//!    `line_splitting_agrees_with_oracle` compares `lines` with the oracle's port of
+//!    InfluxDB's line scanner on 200,000 random bodies.
 //! 4. `known_oracle_deviations`: each deviation, asserting what the oracle does (so a change in
 //!    the oracle is noticed) and that weir does what InfluxDB 1.x (`models/points.go`) does.
 //!
@@ -824,6 +826,38 @@ fn mutated_lines_agree_with_oracle() {
     // Enough mutated lines stay valid for the comparison to mean something.
     assert!(accepted > 10_000, "{accepted}");
     println!("known deviations seen: {deviations:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3b. Line splitting.
+
+/// `lines` against the oracle's `split_lines`, a direct port of InfluxDB's `scanLine`, on
+/// random bodies made of the bytes that matter to it (no '#' or '\r', where weir deviates on
+/// purpose: D11, D12).
+#[test]
+fn line_splitting_agrees_with_oracle() {
+    const ALPHABET: &[u8] = b"  ==,,\"\"\\\\\n\nab\t";
+    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    for _ in 0..200_000 {
+        let len = rng.below(48);
+        let body: String = (0..len).map(|_| char::from(*rng.pick(ALPHABET))).collect();
+        let mut expected = Vec::new();
+        let mut offset = 0;
+        for piece in oracle::split_lines(&body) {
+            let start = offset;
+            offset += piece.len() + 1;
+            if piece.bytes().all(|b| b == b' ' || b == b'\t') {
+                continue;
+            }
+            let line_no = 1 + body[..start].matches('\n').count();
+            // Like InfluxDB, drop the newline of a last line that ran to the end of the body.
+            expected.push((line_no, piece.strip_suffix('\n').unwrap_or(piece)));
+        }
+        let got: Vec<(usize, &str)> = lines(body.as_bytes())
+            .map(|(n, l)| (n, std::str::from_utf8(l).unwrap()))
+            .collect();
+        assert_eq!(got, expected, "body: {body:?}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,30 @@ pub(crate) fn find<const K: usize>(b: &[u8], mut i: usize, set: [u8; K]) -> usiz
     i
 }
 
+/// How many more `=` than `,` `b` contains.
+#[inline]
+pub(crate) fn equals_minus_commas(b: &[u8]) -> isize {
+    /// Exactly the bytes of `w` equal to `c`, as 0x80 in each such byte.
+    #[inline(always)]
+    fn matches(w: u64, c: u8) -> u64 {
+        const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+        let x = w ^ (LO * u64::from(c));
+        !(((x & LOW7) + LOW7) | x | LOW7)
+    }
+    let mut chunks = b.chunks_exact(8);
+    let mut d = 0isize;
+    for chunk in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(a);
+        d += matches(w, b'=').count_ones() as isize - matches(w, b',').count_ones() as isize;
+    }
+    for &c in chunks.remainder() {
+        d += isize::from(c == b'=') - isize::from(c == b',');
+    }
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +77,18 @@ mod tests {
         assert_eq!(find(&hay, 2, [0]), 10);
         assert_eq!(find(b"", 0, [b'x']), 0);
         assert_eq!(find(b"abc", 3, [b'x']), 3);
+    }
+
+    #[test]
+    fn counts_equals_and_commas() {
+        let hay: Vec<u8> = (0..=255u8).chain(b"==,=\x01=,,\0=".iter().copied()).collect();
+        for start in 0..hay.len() {
+            for end in start..hay.len() {
+                let b = &hay[start..end];
+                let want = b.iter().filter(|&&c| c == b'=').count() as isize
+                    - b.iter().filter(|&&c| c == b',').count() as isize;
+                assert_eq!(equals_minus_commas(b), want, "{start}..{end}");
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Splitting a request body into lines.
 
-use super::find::find;
+use super::find::{self, find};
 
 /// Iterates over the lines of a body: yields `(line_number, line_bytes)` for every line that is
 /// not blank and not a comment. See [`lines`].
@@ -16,7 +16,9 @@ pub struct Lines<'a> {
 ///
 /// * Lines end at `\n`; a `\r` right before it (or at the very end of the body) is dropped.
 /// * Blank lines (only spaces, tabs, NUL bytes) and comment lines (first non-blank byte `#`)
-///   are skipped. A comment always ends at the next newline.
+///   are skipped. A comment always ends at the next newline. (InfluxDB finds the end of a
+///   comment with its quote-aware scanner, so `# a="b` or a comment ending in a backslash
+///   silently swallows the next line; weir does not.)
 /// * A newline inside a double-quoted string field value does **not** end the line: the
 ///   string value contains it, as in InfluxDB 1.x, whose `scanLine` (models/points.go) this
 ///   ports exactly. A newline right after a backslash does not end the line either (the
@@ -90,8 +92,9 @@ impl<'a> Iterator for Lines<'a> {
             self.pos = end + 1;
             self.line_no += embedded_newlines + 1;
             let mut line = &buf[start..end];
-            // A line ends before its '\n', except one with an unterminated string, which runs
-            // to the end of the body: drop a final '\n' then (as InfluxDB does) and a '\r'.
+            // `end` is the line's '\n' or the end of the body. Only a line with an unterminated
+            // string can reach the end of a body that ends with '\n': drop it (as InfluxDB
+            // does). Then drop a '\r' before it.
             if let [rest @ .., b'\n'] = line {
                 line = rest;
             }
@@ -124,22 +127,28 @@ fn line_end(buf: &[u8], start: usize, k: usize) -> (usize, usize) {
 /// InfluxDB 1.x's `scanLine` from `i`, counting the newlines it skips. `fields` is whether an
 /// unescaped space has been seen already.
 ///
-/// It jumps between the bytes that matter in the current state: before the first space only
-/// backslashes, spaces and newlines; inside a string only backslashes, quotes and newlines.
+/// It jumps between the bytes that matter in the current state: before the first space,
+/// backslashes, spaces and newlines; after it, backslashes, quotes and newlines (counting the
+/// `=` and `,` in between when not inside a string).
 fn scan_line(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, usize) {
     let n = buf.len();
     let mut quoted = false;
-    let mut equals = 0usize;
-    let mut commas = 0usize;
+    // How many more '=' than ',' InfluxDB has counted (outside strings, after the first space).
+    let mut equals_minus_commas = 0isize;
     let mut newlines = 0usize;
     loop {
-        i = if !fields {
-            find(buf, i, [b'\\', b' ', b'\n'])
-        } else if quoted {
+        let from = i;
+        i = if fields {
             find(buf, i, [b'\\', b'"', b'\n'])
         } else {
-            find(buf, i, [b'\\', b'=', b',', b'"', b'\n'])
+            find(buf, i, [b'\\', b' ', b'\n'])
         };
+        if fields && !quoted {
+            // `from` may be past the end after an escape at the last byte.
+            if let Some(span) = buf.get(from..i.min(n)) {
+                equals_minus_commas += find::equals_minus_commas(span);
+            }
+        }
         let Some(&c) = buf.get(i) else {
             break;
         };
@@ -153,9 +162,7 @@ fn scan_line(buf: &[u8], mut i: usize, mut fields: bool) -> (usize, usize) {
                 continue;
             }
             b' ' => fields = true,
-            b'=' if !quoted => equals += 1,
-            b',' if !quoted => commas += 1,
-            b'"' if equals > commas => quoted = !quoted,
+            b'"' if equals_minus_commas > 0 => quoted = !quoted,
             b'\n' => {
                 if !quoted {
                     break;
