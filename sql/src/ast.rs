@@ -980,6 +980,9 @@ impl Display for Select {
 // Statements
 
 /// One statement of weir's language.
+// Statements are few and short-lived; boxing the big variants would only
+// make them clumsier to build and match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     /// `CREATE CONTINUOUS QUERY` (a stream task).
@@ -1287,6 +1290,7 @@ pub enum TimeUnit {
 }
 
 /// What an archive writes.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArchiveSource {
     /// No `FROM` and no `AS SELECT`: every measurement of the database.

@@ -1230,8 +1230,7 @@ impl<'a> Parser<'a> {
                     self.expect_kw("WHEN")?;
                     let at = self.peek_start()?;
                     let cond = self.parse_expr()?;
-                    validate::validate_alert_condition(&cond, functions)
-                        .map_err(|m| invalid(at, m))?;
+                    validate::validate_alert_condition(&cond).map_err(|m| invalid(at, m))?;
                     match clause.as_str() {
                         "INFO" => alert.info = Some(cond),
                         "WARN" => alert.warn = Some(cond),

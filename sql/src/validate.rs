@@ -169,7 +169,7 @@ pub fn validate_select(select: &Select, ctx: QueryContext, udfs: &Functions) -> 
 
 /// Validates an alert level condition (`WARN WHEN <expr>`): a boolean
 /// expression whose calls are math functions.
-pub fn validate_alert_condition(cond: &Expr, udfs: &Functions) -> Result<(), String> {
+pub fn validate_alert_condition(cond: &Expr) -> Result<(), String> {
     let boolean = match cond {
         Expr::Binary { op, .. } => op.is_boolean(),
         Expr::Boolean(_) => true,
@@ -180,11 +180,11 @@ pub fn validate_alert_condition(cond: &Expr, udfs: &Functions) -> Result<(), Str
             "WHEN condition must be a comparison (such as idle < 10), got {cond}"
         ));
     }
-    validate_condition(cond, udfs).map_err(|e| e.message)
+    validate_condition(cond).map_err(|e| e.message)
 }
 
 /// InfluxDB's checks on a WHERE condition: only math functions (and `now()`).
-fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
+fn validate_condition(cond: &Expr) -> VResult {
     match cond {
         Expr::Binary { op, lhs, rhs } => {
             if let Expr::Regex(_) = **lhs {
@@ -193,7 +193,7 @@ fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
                     format!("a regex must be on the right of =~ or !~, not left of {op}"),
                 ));
             }
-            validate_condition(lhs, udfs)?;
+            validate_condition(lhs)?;
             if let Expr::Regex(_) = **rhs {
                 if !matches!(op, BinaryOp::EqRegex | BinaryOp::NeqRegex) {
                     return Err(err(
@@ -203,7 +203,7 @@ fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
                 }
                 return Ok(());
             }
-            validate_condition(rhs, udfs)
+            validate_condition(rhs)
         }
         Expr::Call(call) => {
             if call.name == "now" {
@@ -229,9 +229,7 @@ fn validate_condition(cond: &Expr, udfs: &Functions) -> VResult {
                     ),
                 ));
             }
-            call.args
-                .iter()
-                .try_for_each(|a| validate_condition(a, udfs))
+            call.args.iter().try_for_each(validate_condition)
         }
         Expr::Wildcard(_) => Err(err(
             Span::default(),
@@ -340,7 +338,7 @@ impl<'a> Compiler<'a> {
         self.has_target = select.target.is_some();
 
         if let Some(cond) = &select.condition {
-            validate_condition(cond, self.udfs).map_err(|e| {
+            validate_condition(cond).map_err(|e| {
                 if e.span.start == 0 && e.span.end == 0 {
                     err(select.span, e.message)
                 } else {

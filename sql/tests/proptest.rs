@@ -303,6 +303,132 @@ proptest! {
     }
 }
 
+/// Generated SELECTs covering every clause; most are valid, and every valid
+/// one must round-trip.
+fn arb_select() -> impl Strategy<Value = String> {
+    let aggregate = prop::sample::select(vec![
+        "mean(x)",
+        "count(\"q id\")",
+        "sum(/usage_.*/)",
+        "mean(*)",
+        "percentile(x, 95.5)",
+        "derivative(mean(x), 1s)",
+        "non_negative_difference(max(y))",
+        "moving_average(mean(x), 3)",
+        "count(distinct(h))",
+        "integral(x, 1m)",
+        "abs(mean(x)) * -2",
+        "mean(x) + max(y) / 3",
+        "holt_winters(mean(x), 5, 2)",
+        "exponential_moving_average(mean(x), 5, 1, 'simple')",
+    ]);
+    let raw = prop::sample::select(vec![
+        "x",
+        "\"q id\"",
+        "y::float",
+        "h::tag",
+        "*",
+        "*::field",
+        "x + y * 2",
+        "-x",
+        "pow(x, 2) % 7",
+        "round(x - -1.5)",
+        "x & y | z ^ 1",
+        "\"name\"",
+    ]);
+    let target = prop::sample::select(vec![
+        "",
+        " INTO o",
+        " INTO rp.o",
+        " INTO db.rp.o",
+        " INTO db..o",
+        " INTO \"d b\".\"r p\".\"o o\"",
+        " INTO db.rp.:MEASUREMENT",
+        " INTO :MEASUREMENT",
+    ]);
+    let source = prop::sample::select(vec![
+        "m",
+        "rp.m",
+        "db.rp.m",
+        "db..m",
+        "/^cpu/",
+        "db.rp./x\\/y/",
+        "\"archive\"",
+        "(SELECT mean(x) AS x FROM m GROUP BY time(1m))",
+    ]);
+    let condition = prop::sample::select(vec![
+        "",
+        " WHERE host = 'a'",
+        " WHERE host =~ /^w/ AND time > now() - 1h",
+        " WHERE (a = 1 OR b != 2) AND c <> 'x;y'",
+        " WHERE x > -5 AND y <= 3.25 OR z = true",
+        " WHERE abs(x) >= 10 AND time < '2024-01-01T00:00:00Z'",
+        " WHERE s !~ /a\\/b/",
+    ]);
+    let tags = prop::sample::select(vec!["", ", host", ", \"data center\"", ", *", ", /^h/", ", a, b"]);
+    let fill = prop::sample::select(vec![
+        "",
+        " fill(null)",
+        " fill(none)",
+        " fill(previous)",
+        " fill(linear)",
+        " fill(0)",
+        " fill(-2.5)",
+    ]);
+    let tail = prop::sample::select(vec![
+        "",
+        " ORDER BY time DESC",
+        " LIMIT 10",
+        " LIMIT 10 OFFSET 2 SLIMIT 3 SOFFSET 1",
+        " ORDER BY ASC tz('UTC')",
+    ]);
+    let interval = prop::sample::select(vec!["1m", "10s", "1h, 15m", "1d, -1h", "500ms", "1w"]);
+    (
+        any::<bool>(),
+        prop::collection::vec(aggregate, 1..4),
+        prop::collection::vec(raw, 1..4),
+        target,
+        any::<bool>(),
+        prop::collection::vec(source, 1..3),
+        condition,
+        interval,
+        tags,
+        fill,
+        tail,
+    )
+        .prop_map(
+            |(agg, aggs, raws, target, archive, sources, cond, interval, tags, fill, tail)| {
+                let fields: Vec<&str> = if agg { aggs } else { raws };
+                let group = if agg {
+                    format!(" GROUP BY time({interval}){tags}")
+                } else if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" GROUP BY {}", &tags[2..])
+                };
+                format!(
+                    "SELECT {}{target} FROM {}{}{cond}{group}{fill}{tail}",
+                    fields.join(", "),
+                    if archive { "ARCHIVE " } else { "" },
+                    sources.join(", ")
+                )
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn generated_selects_round_trip(text in arb_select()) {
+        check_select(&text);
+        check_statements(&format!("CREATE BATCH QUERY b ON db EVERY 1h BEGIN {text} END"));
+        check_statements(&format!(
+            "CREATE CONTINUOUS QUERY c ON db RESAMPLE EVERY 1m FOR 1h BEGIN {text} END"
+        ));
+    }
+}
+
 #[test]
 fn deep_nesting_is_an_error_not_a_crash() {
     for depth in [200usize, 10_000, 100_000] {

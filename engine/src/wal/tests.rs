@@ -119,6 +119,8 @@ async fn released_segments_are_deleted() {
     for i in 0..5 {
         wal.append(append("db", &format!("m v={i}"))).await.unwrap();
     }
+    // The writer rolls right after answering the last append; a sync orders us after that.
+    wal.sync().await.unwrap();
     assert_eq!(segment::list(dir.path()).unwrap().len(), 6);
     wal.release_through(3);
     wal.sync().await.unwrap();
