@@ -21,6 +21,15 @@ if ! need_influxd && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
     echo "warning: could not install influxdb; tests that need influxd will fail" >&2
 fi
 
+# Python packages the compatibility tests use (Prometheus parser, Parquet readers, S3 server).
+PY_PKGS=(prometheus_client pyarrow duckdb pandas "moto[server]")
+if ! python3 -c "import prometheus_client, pyarrow, duckdb, pandas, moto" >/dev/null 2>&1 \
+   && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
+  echo "installing Python test dependencies: ${PY_PKGS[*]}" >&2
+  python3 -m pip install -q "${PY_PKGS[@]}" >/dev/null 2>&1 || \
+    echo "warning: pip install failed; compatibility tests will fail" >&2
+fi
+
 # The end-to-end tests run the real binary.
 cargo build -p weir
 cargo test --workspace --all-targets

@@ -14,6 +14,7 @@ use weir_engine::IngestPipeline;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub pipeline: Arc<IngestPipeline>,
+    pub tasks: Arc<crate::tasks::TaskManager>,
 }
 
 /// All routes of the daemon.
@@ -25,8 +26,9 @@ pub fn app(state: ApiState, max_body_size: usize) -> Router {
     Router::new()
         .route("/ping", get(ping).head(ping))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(writes)
+        .merge(crate::api::routes(Arc::clone(&state.tasks)))
         .fallback(not_found)
 }
 
@@ -39,7 +41,7 @@ async fn ping() -> Response {
 async fn metrics(State(state): State<ApiState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        crate::metrics::render(&state.pipeline),
+        crate::metrics::render(&state.pipeline, &state.tasks),
     )
         .into_response()
 }

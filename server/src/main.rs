@@ -1,12 +1,15 @@
 //! `weir`: the daemon (`weir serve`) and the command-line client for it.
 
+mod api;
 mod bench_write;
 mod client;
 mod config;
 mod http;
 mod metrics;
 mod serve;
+mod table;
 mod tap;
+mod tasks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +43,18 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Execute statements (CREATE, DROP, ENABLE, DISABLE, SHOW) from a file or `-e`.
+    Exec(client::ExecArgs),
+    /// List tasks.
+    Tasks,
+    /// Show a task: definition, status, stats, last error, plan.
+    Show { name: String },
+    /// Enable a task.
+    Enable { name: String },
+    /// Disable a task (it stops; its definition stays).
+    Disable { name: String },
+    /// Drop a task.
+    Drop { name: String },
     /// Write line protocol from a file or standard input to the daemon.
     Write(client::WriteArgs),
     /// Load generator: post generated line protocol to a running daemon and report points/s.
@@ -75,6 +90,12 @@ fn main() -> ExitCode {
             Err(e) => fail(&e.to_string()),
         },
         Command::Write(args) => client::write(&cli.url, cli.json, args),
+        Command::Exec(args) => client::exec(&cli.url, cli.json, args),
+        Command::Tasks => client::tasks(&cli.url, cli.json),
+        Command::Show { name } => client::show(&cli.url, cli.json, &name),
+        Command::Enable { name } => client::set_status(&cli.url, cli.json, &name, "enabled"),
+        Command::Disable { name } => client::set_status(&cli.url, cli.json, &name, "disabled"),
+        Command::Drop { name } => client::drop_task(&cli.url, cli.json, &name),
         Command::BenchWrite(args) => bench_write::run(&cli.url, cli.json, args),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use weir_engine::IngestPipeline;
 
 /// Renders the process metrics.
-pub fn render(pipeline: &IngestPipeline) -> String {
+pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> String {
     let mut out = String::new();
     let stats = pipeline.stats();
     let mut counter = |name: &str, help: &str, value: u64| {
@@ -56,5 +56,28 @@ pub fn render(pipeline: &IngestPipeline) -> String {
         "Subscribers of the router (tasks, archives).",
         pipeline.router().subscriber_names().len() as u64,
     );
+    task_metrics(&mut out, tasks);
     out
+}
+
+fn task_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
+    let stats = tasks.stats_snapshot();
+    let families: [(&str, &str, fn(&crate::tasks::model::TaskStats) -> u64); 5] = [
+        ("weir_task_points_in_total", "Points a task received.", |s| s.points_in.load(Ordering::Relaxed)),
+        ("weir_task_points_out_total", "Points a task emitted.", |s| s.points_out.load(Ordering::Relaxed)),
+        ("weir_task_windows_emitted_total", "Windows a task emitted.", |s| s.windows_emitted.load(Ordering::Relaxed)),
+        ("weir_task_points_late_total", "Points that arrived after their window closed.", |s| s.points_late.load(Ordering::Relaxed)),
+        ("weir_task_errors_total", "Errors of a task.", |s| s.errors.load(Ordering::Relaxed)),
+    ];
+    for (name, help, get) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (task, s) in &stats {
+            let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", escape_label(task), get(s));
+        }
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -10,6 +10,14 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
+use crate::tasks::model::TaskKind;
+use crate::tasks::runtime::Runner;
+use crate::tasks::TaskManager;
+
+/// The runners of the task kinds this build can run.
+fn runners(_config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
+    Vec::new()
+}
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +31,8 @@ pub enum ServeError {
         bind: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] weir_engine::store::StoreError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -52,6 +62,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let path = config.resolve(&config.debug.tap);
         Some(crate::tap::start(pipeline.router(), &path)?)
     };
+    let store = weir_engine::store::Store::open(&config.storage.dir.join("store.redb"))?;
+    let tasks = Arc::new(TaskManager::new(store, Arc::clone(pipeline.router()), runners(&config)));
+    let resumed = tasks.resume()?;
+    if resumed > 0 {
+        tracing::info!(tasks = resumed, "resumed tasks");
+    }
     pipeline.start().await?;
 
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -76,6 +92,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let router = app(
         ApiState {
             pipeline: Arc::clone(&pipeline),
+            tasks: Arc::clone(&tasks),
         },
         usize::try_from(config.http.max_body_size).unwrap_or(usize::MAX),
     );
@@ -88,6 +105,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let _ = shutdown_tx.send(true);
     let _ = background.await;
     pipeline.shutdown().await;
+    tasks.stop_all();
     // Closing the router's queues ends the subscribers once they drained them.
     pipeline.router().unsubscribe("debug-tap");
     if let Some(tap) = tap {

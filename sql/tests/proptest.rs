@@ -241,7 +241,7 @@ fn check_expr(text: &str) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(40000))]
 
     #[test]
     fn arbitrary_strings_never_panic(text in any::<String>()) {
@@ -295,7 +295,7 @@ fn arb_expr() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(40000))]
 
     #[test]
     fn expressions_round_trip(text in arb_expr()) {
@@ -417,7 +417,7 @@ fn arb_select() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(40000))]
 
     #[test]
     fn generated_selects_round_trip(text in arb_select()) {

@@ -1,0 +1,514 @@
+//! Task management: statements in, persisted definitions and running tasks out.
+//!
+//! Every definition is validated fully — parsed, then planned and started by its kind's
+//! [`Runner`] — before anything is stored, so the store only ever holds definitions that ran.
+//! On start every enabled task is resumed from the store.
+
+pub mod model;
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use weir_engine::router::Router;
+use weir_engine::store::{Store, StoreError, Table};
+use weir_sql::ast::{ObjectKind, OptionValue, Show};
+use weir_sql::{ParseError, Statement};
+
+use model::{HandlerDef, Status, TaskDef, TaskKind, TaskStats};
+use runtime::{Runner, Running, StartContext};
+
+/// Why a statement or request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("statement {}, line {}, column {}: {}", .0.statement + 1, .0.line, .0.column, .0.reason)]
+    Parse(ParseError),
+    #[error("statement {}: {reason}", .index + 1)]
+    Invalid { index: usize, reason: String },
+    #[error("statement {}: {reason}", .index + 1)]
+    Conflict { index: usize, reason: String },
+    #[error("{what} {name:?} does not exist")]
+    NotFound { what: &'static str, name: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ExecError {
+    /// The HTTP status that fits.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            ExecError::Parse(_) | ExecError::Invalid { .. } => 400,
+            ExecError::Conflict { .. } => 409,
+            ExecError::NotFound { .. } => 404,
+            ExecError::Store(_) => 500,
+        }
+    }
+}
+
+/// A failed request: the error plus the results of the statements applied before it.
+#[derive(Debug)]
+pub struct ExecFailure {
+    pub error: ExecError,
+    pub statement_text: Option<String>,
+    pub applied: Vec<Value>,
+}
+
+#[derive(Debug)]
+struct Active {
+    running: Box<dyn Running>,
+}
+
+/// The task manager.
+#[derive(Debug)]
+pub struct TaskManager {
+    store: Store,
+    router: Arc<Router>,
+    runners: HashMap<&'static str, Arc<dyn Runner>>,
+    active: Mutex<HashMap<String, Active>>,
+    stats: Mutex<HashMap<String, Arc<TaskStats>>>,
+    /// Statements are applied one request at a time.
+    exec: Mutex<()>,
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl TaskManager {
+    /// A manager over `store`, starting tasks with `runners` (by kind).
+    pub fn new(store: Store, router: Arc<Router>, runners: Vec<(TaskKind, Arc<dyn Runner>)>) -> Self {
+        Self {
+            store,
+            router,
+            runners: runners.into_iter().map(|(k, r)| (k.as_str(), r)).collect(),
+            active: Mutex::new(HashMap::new()),
+            stats: Mutex::new(HashMap::new()),
+            exec: Mutex::new(()),
+        }
+    }
+
+    /// Starts every enabled task from the store. A task that fails to start stays enabled,
+    /// with the failure as its last error.
+    pub fn resume(&self) -> Result<usize, StoreError> {
+        let mut started = 0;
+        for (name, def) in self.store.list::<TaskDef>(Table::Tasks)? {
+            if def.status != Status::Enabled {
+                continue;
+            }
+            let stats = self.stats_for(&name);
+            match weir_sql::parse_statements(&def.statement) {
+                Ok(stmts) if stmts.len() == 1 => match self.start(&def, &stmts[0], &stats) {
+                    Ok(running) => {
+                        self.active.lock().insert(name.clone(), Active { running });
+                        started += 1;
+                        tracing::info!(task = %name, kind = def.kind.as_str(), "task resumed");
+                    }
+                    Err(e) => {
+                        tracing::error!(task = %name, error = %e, "task failed to resume");
+                        stats.record_error(format!("failed to resume: {e}"));
+                    }
+                },
+                Ok(_) => stats.record_error("stored statement is not a single statement"),
+                Err(e) => {
+                    tracing::error!(task = %name, error = %e, "stored task no longer parses");
+                    stats.record_error(format!("stored statement no longer parses: {e}"));
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Stops every running task (shutdown).
+    pub fn stop_all(&self) {
+        for (name, active) in self.active.lock().drain() {
+            tracing::debug!(task = %name, "stopping task");
+            active.running.stop();
+        }
+    }
+
+    fn stats_for(&self, name: &str) -> Arc<TaskStats> {
+        Arc::clone(
+            self.stats
+                .lock()
+                .entry(name.to_string())
+                .or_insert_with(|| Arc::new(TaskStats::default())),
+        )
+    }
+
+    fn start(&self, def: &TaskDef, stmt: &Statement, stats: &Arc<TaskStats>) -> Result<Box<dyn Running>, String> {
+        let runner = self.runners.get(def.kind.as_str()).ok_or_else(|| {
+            format!(
+                "CREATE {} is parsed and validated, but this build of weir cannot run {} tasks yet",
+                def.kind.keyword(),
+                def.kind.as_str()
+            )
+        })?;
+        runner.start(
+            def,
+            stmt,
+            &StartContext {
+                router: Arc::clone(&self.router),
+                stats: Arc::clone(stats),
+            },
+        )
+    }
+
+    /// Executes `;`-separated statements in order. Stops at the first failing statement;
+    /// the statements before it stay applied and are listed in the failure.
+    pub fn execute(&self, text: &str) -> Result<Vec<Value>, ExecFailure> {
+        let stmts = weir_sql::parse_statements(text).map_err(|e| ExecFailure {
+            statement_text: Some(e.statement_text.clone()),
+            error: ExecError::Parse(e),
+            applied: Vec::new(),
+        })?;
+        let _serial = self.exec.lock();
+        let mut results = Vec::with_capacity(stmts.len());
+        for (index, stmt) in stmts.iter().enumerate() {
+            match self.execute_one(index, stmt) {
+                Ok(v) => results.push(v),
+                Err(error) => {
+                    return Err(ExecFailure {
+                        error,
+                        statement_text: Some(stmt.to_string()),
+                        applied: results,
+                    })
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    fn execute_one(&self, index: usize, stmt: &Statement) -> Result<Value, ExecError> {
+        let invalid = |reason: String| ExecError::Invalid { index, reason };
+        match stmt {
+            Statement::CreateContinuousQuery(s) => {
+                self.create_task(index, stmt, TaskKind::ContinuousQuery, &s.name, &s.database, s.or_replace)
+            }
+            Statement::CreateAlert(s) => {
+                self.create_task(index, stmt, TaskKind::Alert, &s.name, &s.database, s.or_replace)
+            }
+            Statement::CreateArchive(s) => {
+                self.create_task(index, stmt, TaskKind::Archive, &s.name, &s.database, s.or_replace)
+            }
+            Statement::CreateBatchQuery(s) => {
+                self.create_task(index, stmt, TaskKind::BatchQuery, &s.name, &s.database, s.or_replace)
+            }
+            Statement::CreateHandler(h) => {
+                let existing: Option<HandlerDef> = self.store.get(Table::Handlers, &h.name)?;
+                if existing.is_some() && !h.or_replace {
+                    return Err(ExecError::Conflict {
+                        index,
+                        reason: format!("handler {:?} already exists (use CREATE OR REPLACE HANDLER)", h.name),
+                    });
+                }
+                let now = now_rfc3339();
+                let def = HandlerDef {
+                    name: h.name.clone(),
+                    topic: h.topic.clone(),
+                    kind: h.kind.clone(),
+                    options: h
+                        .options
+                        .iter()
+                        .map(|(k, v)| (k.clone(), option_json(v)))
+                        .collect(),
+                    statement: stmt.to_string(),
+                    created: existing.as_ref().map_or_else(|| now.clone(), |e| e.created.clone()),
+                    modified: now,
+                };
+                self.store.put(Table::Handlers, &h.name, &def)?;
+                Ok(json!({ if existing.is_some() { "replaced" } else { "created" }: h.name, "kind": "handler" }))
+            }
+            Statement::CreateFunction(f) => Err(invalid(format!(
+                "CREATE FUNCTION {} is parsed and validated, but this build of weir cannot run user-defined functions yet",
+                f.name
+            ))),
+            Statement::Drop(d) => self.drop(index, d.kind, &d.name, d.if_exists),
+            Statement::EnableTask(name) => self.set_status(name, Status::Enabled).map(|def| json!({ "enabled": def.name })),
+            Statement::DisableTask(name) => self.set_status(name, Status::Disabled).map(|def| json!({ "disabled": def.name })),
+            Statement::Show(show) => self.show(show),
+        }
+    }
+
+    fn create_task(
+        &self,
+        index: usize,
+        stmt: &Statement,
+        kind: TaskKind,
+        name: &str,
+        database: &str,
+        or_replace: bool,
+    ) -> Result<Value, ExecError> {
+        let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
+        if let Some(e) = &existing {
+            if !or_replace {
+                return Err(ExecError::Conflict {
+                    index,
+                    reason: format!(
+                        "a task named {name:?} already exists ({}); use CREATE OR REPLACE {} or DROP it first",
+                        e.kind.as_str(),
+                        kind.keyword()
+                    ),
+                });
+            }
+        }
+        let now = now_rfc3339();
+        let def = TaskDef {
+            name: name.to_string(),
+            kind,
+            database: database.to_string(),
+            statement: stmt.to_string(),
+            status: Status::Enabled,
+            created: existing.as_ref().map_or_else(|| now.clone(), |e| e.created.clone()),
+            modified: now,
+        };
+        // Stop the old version first: two runtimes of one task must never share a subscription.
+        let previous = self.active.lock().remove(name);
+        if let Some(p) = &previous {
+            p.running.stop();
+        }
+        let stats = Arc::new(TaskStats::default());
+        let running = match self.start(&def, stmt, &stats) {
+            Ok(r) => r,
+            Err(reason) => {
+                self.restart_previous(existing.as_ref());
+                return Err(ExecError::Invalid { index, reason });
+            }
+        };
+        if let Err(e) = self.store.put(Table::Tasks, name, &def) {
+            running.stop();
+            self.restart_previous(existing.as_ref());
+            return Err(e.into());
+        }
+        self.stats.lock().insert(name.to_string(), stats);
+        self.active.lock().insert(name.to_string(), Active { running });
+        tracing::info!(task = %name, kind = kind.as_str(), "task created");
+        Ok(json!({ if existing.is_some() { "replaced" } else { "created" }: name, "kind": kind.as_str() }))
+    }
+
+    fn restart_previous(&self, previous: Option<&TaskDef>) {
+        let Some(def) = previous else { return };
+        if def.status != Status::Enabled {
+            return;
+        }
+        if let Ok(stmts) = weir_sql::parse_statements(&def.statement) {
+            if let Some(stmt) = stmts.first() {
+                let stats = self.stats_for(&def.name);
+                if let Ok(running) = self.start(def, stmt, &stats) {
+                    self.active.lock().insert(def.name.clone(), Active { running });
+                }
+            }
+        }
+    }
+
+    fn drop(&self, index: usize, kind: ObjectKind, name: &str, if_exists: bool) -> Result<Value, ExecError> {
+        if kind == ObjectKind::Handler {
+            let existing: Option<HandlerDef> = self.store.get(Table::Handlers, name)?;
+            return match existing {
+                Some(_) => {
+                    self.store.delete(Table::Handlers, name)?;
+                    Ok(json!({ "dropped": name, "kind": "handler" }))
+                }
+                None if if_exists => Ok(json!({ "dropped": Value::Null })),
+                None => Err(ExecError::NotFound { what: "handler", name: name.to_string() }),
+            };
+        }
+        if kind == ObjectKind::Function {
+            return if if_exists {
+                Ok(json!({ "dropped": Value::Null }))
+            } else {
+                Err(ExecError::NotFound { what: "function", name: name.to_string() })
+            };
+        }
+        let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
+        let Some(def) = existing else {
+            return if if_exists {
+                Ok(json!({ "dropped": Value::Null }))
+            } else {
+                Err(ExecError::NotFound { what: "task", name: name.to_string() })
+            };
+        };
+        let wanted = match kind {
+            ObjectKind::ContinuousQuery => Some(TaskKind::ContinuousQuery),
+            ObjectKind::Alert => Some(TaskKind::Alert),
+            ObjectKind::Archive => Some(TaskKind::Archive),
+            ObjectKind::BatchQuery => Some(TaskKind::BatchQuery),
+            _ => None,
+        };
+        if let Some(w) = wanted {
+            if w != def.kind {
+                return Err(ExecError::Invalid {
+                    index,
+                    reason: format!("{name:?} is a {}, not a {}; use DROP TASK {name}", def.kind.as_str(), w.as_str()),
+                });
+            }
+        }
+        self.delete_task(name)?;
+        Ok(json!({ "dropped": name, "kind": def.kind.as_str() }))
+    }
+
+    /// Stops and deletes a task.
+    pub fn delete_task(&self, name: &str) -> Result<(), ExecError> {
+        let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
+        if existing.is_none() {
+            return Err(ExecError::NotFound { what: "task", name: name.to_string() });
+        }
+        if let Some(active) = self.active.lock().remove(name) {
+            active.running.stop();
+        }
+        self.store.delete(Table::Tasks, name)?;
+        self.stats.lock().remove(name);
+        tracing::info!(task = %name, "task dropped");
+        Ok(())
+    }
+
+    /// Enables or disables a task.
+    pub fn set_status(&self, name: &str, status: Status) -> Result<TaskDef, ExecError> {
+        let mut def: TaskDef = self
+            .store
+            .get(Table::Tasks, name)?
+            .ok_or_else(|| ExecError::NotFound { what: "task", name: name.to_string() })?;
+        if def.status == status {
+            return Ok(def);
+        }
+        match status {
+            Status::Disabled => {
+                if let Some(active) = self.active.lock().remove(name) {
+                    active.running.stop();
+                }
+            }
+            Status::Enabled => {
+                let stmts = weir_sql::parse_statements(&def.statement).map_err(ExecError::Parse)?;
+                let stmt = stmts.first().ok_or_else(|| ExecError::Invalid {
+                    index: 0,
+                    reason: "stored statement is empty".into(),
+                })?;
+                let stats = self.stats_for(name);
+                let running = self
+                    .start(&def, stmt, &stats)
+                    .map_err(|reason| ExecError::Invalid { index: 0, reason })?;
+                self.active.lock().insert(name.to_string(), Active { running });
+            }
+        }
+        def.status = status;
+        def.modified = now_rfc3339();
+        self.store.put(Table::Tasks, name, &def)?;
+        tracing::info!(task = %name, status = status.as_str(), "task status changed");
+        Ok(def)
+    }
+
+    /// Summaries of every task.
+    pub fn list(&self) -> Result<Vec<Value>, StoreError> {
+        Ok(self
+            .store
+            .list::<TaskDef>(Table::Tasks)?
+            .into_iter()
+            .map(|(_, def)| self.summary(&def))
+            .collect())
+    }
+
+    fn summary(&self, def: &TaskDef) -> Value {
+        let running = self.active.lock().contains_key(&def.name);
+        json!({
+            "name": def.name,
+            "kind": def.kind.as_str(),
+            "database": def.database,
+            "status": def.status.as_str(),
+            "running": running,
+            "created": def.created,
+            "modified": def.modified,
+        })
+    }
+
+    /// The full view of one task: definition, status, stats, last error and plan.
+    pub fn get(&self, name: &str) -> Result<Option<Value>, StoreError> {
+        let Some(def) = self.store.get::<TaskDef>(Table::Tasks, name)? else {
+            return Ok(None);
+        };
+        let mut v = self.summary(&def);
+        let stats = self.stats_for(name);
+        let plan = self.active.lock().get(name).map(|a| a.running.plan());
+        v["statement"] = json!(def.statement);
+        v["stats"] = stats.to_json();
+        v["last_error"] = json!(stats.last_error());
+        v["plan"] = json!(plan);
+        Ok(Some(v))
+    }
+
+    /// Stats of running tasks, for `/metrics`.
+    pub fn stats_snapshot(&self) -> Vec<(String, Arc<TaskStats>)> {
+        let mut v: Vec<_> = self
+            .stats
+            .lock()
+            .iter()
+            .map(|(k, s)| (k.clone(), Arc::clone(s)))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn show(&self, show: &Show) -> Result<Value, ExecError> {
+        let tasks = self.store.list::<TaskDef>(Table::Tasks)?;
+        let of_kind = |k: TaskKind| -> Vec<Value> {
+            tasks
+                .iter()
+                .filter(|(_, d)| d.kind == k)
+                .map(|(_, d)| json!([d.name, d.database, d.status.as_str(), d.statement]))
+                .collect()
+        };
+        let table = |columns: &[&str], rows: Vec<Value>| json!({ "columns": columns, "rows": rows });
+        Ok(match show {
+            Show::Tasks => table(
+                &["name", "kind", "database", "status", "running", "created", "modified"],
+                tasks
+                    .iter()
+                    .map(|(_, d)| {
+                        let s = self.summary(d);
+                        json!([s["name"], s["kind"], s["database"], s["status"], s["running"], s["created"], s["modified"]])
+                    })
+                    .collect(),
+            ),
+            Show::Task(name) => self
+                .get(name)?
+                .ok_or_else(|| ExecError::NotFound { what: "task", name: name.clone() })?,
+            Show::ContinuousQueries => table(&["name", "database", "status", "query"], of_kind(TaskKind::ContinuousQuery)),
+            Show::Alerts => table(&["name", "database", "status", "query"], of_kind(TaskKind::Alert)),
+            Show::Archives => table(&["name", "database", "status", "query"], of_kind(TaskKind::Archive)),
+            Show::BatchQueries => table(&["name", "database", "status", "query"], of_kind(TaskKind::BatchQuery)),
+            Show::Handlers => {
+                let handlers = self.store.list::<HandlerDef>(Table::Handlers)?;
+                table(
+                    &["name", "topic", "kind", "options", "created"],
+                    handlers
+                        .into_iter()
+                        .map(|(_, h)| json!([h.name, h.topic, h.kind, h.options, h.created]))
+                        .collect(),
+                )
+            }
+            Show::Topics => {
+                let handlers = self.store.list::<HandlerDef>(Table::Handlers)?;
+                let mut topics: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+                for (_, h) in handlers {
+                    topics.entry(h.topic).or_default().push(h.name);
+                }
+                table(
+                    &["topic", "handlers"],
+                    topics.into_iter().map(|(t, hs)| json!([t, hs])).collect(),
+                )
+            }
+            Show::Functions => table(&["name", "language", "command"], Vec::new()),
+        })
+    }
+}
+
+fn option_json(v: &OptionValue) -> Value {
+    match v {
+        OptionValue::String(s) => json!(s),
+        OptionValue::Integer(i) => json!(i),
+        OptionValue::Float(f) => json!(f),
+        OptionValue::Boolean(b) => json!(b),
+        OptionValue::Duration(d) => json!(d.to_string()),
+        OptionValue::List(items) => Value::Array(items.iter().map(option_json).collect()),
+    }
+}

@@ -1,0 +1,38 @@
+//! Starting and stopping task runtimes.
+//!
+//! Each task kind has a [`Runner`] that validates a definition fully (planning it) and starts
+//! it against the router. The manager owns lifecycle and persistence; runners own execution.
+
+use std::sync::Arc;
+
+use weir_engine::router::Router;
+use weir_sql::Statement;
+
+use super::model::{TaskDef, TaskStats};
+
+/// A running task.
+pub trait Running: Send + Sync + std::fmt::Debug {
+    /// The plan, as text, for `GET /api/v1/tasks/{name}`.
+    fn plan(&self) -> String;
+    /// Stops the task; its subscription is removed, state that must survive is kept.
+    fn stop(&self);
+}
+
+/// What a runner gets to start a task.
+#[derive(Debug, Clone)]
+pub struct StartContext {
+    pub router: Arc<Router>,
+    pub stats: Arc<TaskStats>,
+}
+
+/// Starts tasks of one kind.
+pub trait Runner: Send + Sync + std::fmt::Debug {
+    /// Validates and starts `stmt`. An error means the definition is not acceptable (nothing
+    /// is stored), with a message for the user.
+    fn start(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+    ) -> Result<Box<dyn Running>, String>;
+}
