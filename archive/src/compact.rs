@@ -38,9 +38,14 @@ use crate::ArchiveError;
 pub const META_REPLACES: &str = "weir.replaces";
 
 /// A Parquet file's Arrow schema and key-value metadata, from its footer (one ranged read).
-pub async fn read_footer(root: &ArchiveRoot, meta: &ObjectMeta) -> Result<(SchemaRef, HashMap<String, String>), ArchiveError> {
+pub async fn read_footer(
+    root: &ArchiveRoot,
+    meta: &ObjectMeta,
+) -> Result<(SchemaRef, HashMap<String, String>), ArchiveError> {
     let size = meta.size;
-    let bad = |what: &str| ArchiveError::Schema(format!("{}: not a Parquet file ({what})", meta.location));
+    let bad = |what: &str| {
+        ArchiveError::Schema(format!("{}: not a Parquet file ({what})", meta.location))
+    };
     if size < 12 {
         return Err(bad("too short"));
     }
@@ -52,20 +57,29 @@ pub async fn read_footer(root: &ArchiveRoot, meta: &ObjectMeta) -> Result<(Schem
     if len + 12 > size {
         return Err(bad("footer length"));
     }
-    let footer = root.store.get_range(&meta.location, size - 8 - len..size - 8).await?;
+    let footer = root
+        .store
+        .get_range(&meta.location, size - 8 - len..size - 8)
+        .await?;
     let md = ParquetMetaDataReader::decode_metadata(&footer)?;
     let fm = md.file_metadata();
     let schema = parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())?;
     let kv = fm
         .key_value_metadata()
-        .map(|kvs| kvs.iter().filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v))).collect())
+        .map(|kvs| {
+            kvs.iter()
+                .filter_map(|kv| kv.value.clone().map(|v| (kv.key.clone(), v)))
+                .collect()
+        })
         .unwrap_or_default();
     Ok((Arc::new(schema), kv))
 }
 
 /// The names a file replaces, from its footer metadata.
 pub fn replaced_names(kv: &HashMap<String, String>) -> Vec<String> {
-    kv.get(META_REPLACES).and_then(|v| serde_json::from_str(v).ok()).unwrap_or_default()
+    kv.get(META_REPLACES)
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default()
 }
 
 fn file_name(p: &Path) -> &str {
@@ -108,7 +122,10 @@ pub async fn compact_partition(
         }
         files = kept;
     }
-    let inputs: Vec<(ObjectMeta, FileKind)> = files.into_iter().filter(|(m, _)| (m.size as usize) < max_file_bytes).collect();
+    let inputs: Vec<(ObjectMeta, FileKind)> = files
+        .into_iter()
+        .filter(|(m, _)| (m.size as usize) < max_file_bytes)
+        .collect();
     if inputs.len() < 2 {
         return Ok(0);
     }
@@ -127,7 +144,9 @@ pub async fn compact_partition(
     let mut batches: Vec<RecordBatch> = Vec::new();
     for (m, _) in &inputs {
         let bytes = root.store.get(&m.location).await?.bytes().await?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.with_batch_size(65_536).build()?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+            .with_batch_size(65_536)
+            .build()?;
         for b in reader {
             batches.push(b?);
         }
@@ -137,11 +156,17 @@ pub async fn compact_partition(
         record_columns(&mut cols, &b.schema());
     }
     let schema = file_schema(&cols, unit);
-    let input_names: Vec<String> = inputs.iter().map(|(m, _)| file_name(&m.location).to_string()).collect();
+    let input_names: Vec<String> = inputs
+        .iter()
+        .map(|(m, _)| file_name(&m.location).to_string())
+        .collect();
     let meta = vec![
         (META_ARCHIVE.to_string(), archive.to_string()),
         (META_FLUSH.to_string(), newest.to_string()),
-        (META_REPLACES.to_string(), serde_json::to_string(&input_names).unwrap_or_default()),
+        (
+            META_REPLACES.to_string(),
+            serde_json::to_string(&input_names).unwrap_or_default(),
+        ),
     ];
     let bytes = tokio::task::spawn_blocking(move || {
         let sorted = sorted_rows(&batches, &schema)?;

@@ -5,9 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, TimestampMicrosecondArray, UInt32Array};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, TimestampMicrosecondArray, UInt32Array,
+};
 use arrow::compute::{cast, concat_batches, take};
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType, TimestampNanosecondType};
+use arrow::datatypes::{
+    DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+    TimestampNanosecondType,
+};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
@@ -63,8 +68,15 @@ pub fn file_schema(columns: &Columns, unit: TimeUnitSpec) -> SchemaRef {
         TimeUnitSpec::Ns => TimeUnit::Nanosecond,
         TimeUnitSpec::Us => TimeUnit::Microsecond,
     };
-    let time = Field::new(TIME_COLUMN, DataType::Timestamp(time_unit, Some("UTC".into())), false)
-        .with_metadata(HashMap::from([(COLUMN_KIND_KEY.to_string(), "time".to_string())]));
+    let time = Field::new(
+        TIME_COLUMN,
+        DataType::Timestamp(time_unit, Some("UTC".into())),
+        false,
+    )
+    .with_metadata(HashMap::from([(
+        COLUMN_KIND_KEY.to_string(),
+        "time".to_string(),
+    )]));
     let mut fields = vec![time];
     fields.extend(columns.iter().map(|(name, kind)| arrow_field(name, *kind)));
     Arc::new(Schema::new(fields))
@@ -79,7 +91,10 @@ pub fn conform_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch
             None => new_null_array(f.data_type(), batch.num_rows()),
             Some(c) if c.data_type() == f.data_type() => Arc::clone(c),
             Some(c) => match (c.data_type(), f.data_type()) {
-                (DataType::Timestamp(TimeUnit::Nanosecond, _), DataType::Timestamp(TimeUnit::Microsecond, tz)) => {
+                (
+                    DataType::Timestamp(TimeUnit::Nanosecond, _),
+                    DataType::Timestamp(TimeUnit::Microsecond, tz),
+                ) => {
                     let ns = c.as_primitive::<TimestampNanosecondType>();
                     let us: TimestampMicrosecondArray = ns.unary(|v| v.div_euclid(1000));
                     Arc::new(us.with_timezone_opt(tz.clone()))
@@ -94,10 +109,19 @@ pub fn conform_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch
 
 /// Concatenates `batches` conformed to `schema` and sorts the rows by tags (in column order,
 /// nulls first) then time.
-pub fn sorted_rows(batches: &[RecordBatch], schema: &SchemaRef) -> Result<RecordBatch, ArchiveError> {
-    let conformed = batches.iter().map(|b| conform_to(b, schema)).collect::<Result<Vec<_>, _>>()?;
+pub fn sorted_rows(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+) -> Result<RecordBatch, ArchiveError> {
+    let conformed = batches
+        .iter()
+        .map(|b| conform_to(b, schema))
+        .collect::<Result<Vec<_>, _>>()?;
     let batch = if conformed.len() == 1 {
-        conformed.into_iter().next().unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema)))
+        conformed
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| RecordBatch::new_empty(Arc::clone(schema)))
     } else {
         concat_batches(schema, &conformed)?
     };
@@ -126,7 +150,11 @@ pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ArchiveError> {
         let card = u64::from(ranks.iter().copied().max().unwrap_or(0)) + 1;
         if let Some(keys) = &mut packed {
             let max_key = keys.iter().copied().max().unwrap_or(0);
-            if max_key.checked_mul(card).and_then(|v| v.checked_add(card)).is_none() {
+            if max_key
+                .checked_mul(card)
+                .and_then(|v| v.checked_add(card))
+                .is_none()
+            {
                 packed = None;
                 break;
             }
@@ -141,7 +169,8 @@ pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ArchiveError> {
             if (1..n).all(|i| (keys[i - 1], time[i - 1]) <= (keys[i], time[i])) {
                 return Ok(batch.clone());
             }
-            let mut triples: Vec<(u64, i64, u32)> = (0..n).map(|i| (keys[i], time[i], i as u32)).collect();
+            let mut triples: Vec<(u64, i64, u32)> =
+                (0..n).map(|i| (keys[i], time[i], i as u32)).collect();
             triples.sort_unstable();
             for (o, t) in order.iter_mut().zip(&triples) {
                 *o = t.2;
@@ -167,16 +196,23 @@ pub fn sort_batch(batch: &RecordBatch) -> Result<RecordBatch, ArchiveError> {
 
 fn time_values(col: &ArrayRef) -> Result<&[i64], ArchiveError> {
     match col.data_type() {
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => Ok(col.as_primitive::<TimestampNanosecondType>().values()),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => Ok(col.as_primitive::<TimestampMicrosecondType>().values()),
-        other => Err(ArchiveError::Schema(format!("time column has type {other}"))),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Ok(col.as_primitive::<TimestampNanosecondType>().values())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Ok(col.as_primitive::<TimestampMicrosecondType>().values())
+        }
+        other => Err(ArchiveError::Schema(format!(
+            "time column has type {other}"
+        ))),
     }
 }
 
 /// Per row, the rank of its tag value among the column's distinct values (0 for null).
 fn tag_ranks(col: &ArrayRef) -> Result<Vec<u32>, ArchiveError> {
     let owned;
-    let col = if matches!(col.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8) {
+    let col = if matches!(col.data_type(), DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
+    {
         col
     } else {
         owned = cast(col, &weir_engine::schema::tag_type())?;
@@ -199,7 +235,13 @@ fn tag_ranks(col: &ArrayRef) -> Result<Vec<u32>, ArchiveError> {
     }
     let keys = dict.keys();
     Ok((0..dict.len())
-        .map(|i| if keys.is_null(i) { 0 } else { rank_of[keys.value(i) as usize] })
+        .map(|i| {
+            if keys.is_null(i) {
+                0
+            } else {
+                rank_of[keys.value(i) as usize]
+            }
+        })
         .collect())
 }
 
@@ -211,7 +253,12 @@ pub fn writer_properties(schema: &Schema, metadata: Vec<(String, String)>) -> Wr
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(1 << 20))
         .set_created_by(format!("weir {}", env!("CARGO_PKG_VERSION")))
-        .set_key_value_metadata(Some(metadata.into_iter().map(|(k, v)| KeyValue::new(k, v)).collect()));
+        .set_key_value_metadata(Some(
+            metadata
+                .into_iter()
+                .map(|(k, v)| KeyValue::new(k, v))
+                .collect(),
+        ));
     for f in schema.fields() {
         let path = ColumnPath::from(f.name().as_str());
         match f.data_type() {
@@ -232,7 +279,10 @@ pub fn writer_properties(schema: &Schema, metadata: Vec<(String, String)>) -> Wr
 }
 
 /// Encodes sorted rows as one Parquet file.
-pub fn write_parquet(batch: &RecordBatch, metadata: Vec<(String, String)>) -> Result<Bytes, ArchiveError> {
+pub fn write_parquet(
+    batch: &RecordBatch,
+    metadata: Vec<(String, String)>,
+) -> Result<Bytes, ArchiveError> {
     let props = writer_properties(&batch.schema(), metadata);
     let mut out = Vec::with_capacity(batch.get_array_memory_size() / 4 + 1024);
     let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;

@@ -53,7 +53,10 @@ pub fn partition_segments(start_ns: i64, partition: Partition) -> Vec<String> {
 
 /// `<prefix>/<db>/<rp>/<measurement>`.
 pub fn measurement_dir(prefix: &Path, db: &str, rp: &str, measurement: &str) -> Path {
-    let mut parts: Vec<PathPart<'static>> = prefix.parts().map(|p| PathPart::from(p.as_ref().to_string())).collect();
+    let mut parts: Vec<PathPart<'static>> = prefix
+        .parts()
+        .map(|p| PathPart::from(p.as_ref().to_string()))
+        .collect();
     for name in [db, rp, measurement] {
         parts.push(PathPart::from(name.to_string()));
     }
@@ -61,7 +64,14 @@ pub fn measurement_dir(prefix: &Path, db: &str, rp: &str, measurement: &str) -> 
 }
 
 /// `<prefix>/<db>/<rp>/<measurement>/date=.../[hour=...]`.
-pub fn partition_dir(prefix: &Path, db: &str, rp: &str, measurement: &str, start_ns: i64, partition: Partition) -> Path {
+pub fn partition_dir(
+    prefix: &Path,
+    db: &str,
+    rp: &str,
+    measurement: &str,
+    start_ns: i64,
+    partition: Partition,
+) -> Path {
     let mut dir = measurement_dir(prefix, db, rp, measurement);
     for seg in partition_segments(start_ns, partition) {
         dir = dir.join(seg);
@@ -90,7 +100,10 @@ pub enum FileKind {
 
 /// Parses a file name written by archive `archive` (None for other files).
 pub fn parse_file_name(archive: &str, name: &str) -> Option<FileKind> {
-    let rest = name.strip_prefix(archive)?.strip_prefix('-')?.strip_suffix(".parquet")?;
+    let rest = name
+        .strip_prefix(archive)?
+        .strip_prefix('-')?
+        .strip_suffix(".parquet")?;
     if let Some(r) = rest.strip_prefix('c') {
         return r.parse().ok().map(|flush| FileKind::Compacted { flush });
     }
@@ -151,7 +164,10 @@ mod tests {
             assert_eq!(days_from_civil(y, m, d), days);
         }
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(rfc3339_nanos(1_704_067_200_000_000_001), "2024-01-01T00:00:00.000000001Z");
+        assert_eq!(
+            rfc3339_nanos(1_704_067_200_000_000_001),
+            "2024-01-01T00:00:00.000000001Z"
+        );
         assert_eq!(rfc3339_nanos(-1), "1969-12-31T23:59:59.999999999Z");
     }
 
@@ -159,15 +175,24 @@ mod tests {
     fn partitions_and_names() {
         let t = 1_704_164_645_000_000_000; // 2024-01-02T03:04:05Z
         let s = partition_start(t, Partition::Hour);
-        assert_eq!(partition_segments(s, Partition::Hour), ["date=2024-01-02", "hour=03"]);
+        assert_eq!(
+            partition_segments(s, Partition::Hour),
+            ["date=2024-01-02", "hour=03"]
+        );
         let dir = partition_dir(&Path::from("root"), "db", "rp", "m", s, Partition::Hour);
         assert_eq!(dir.as_ref(), "root/db/rp/m/date=2024-01-02/hour=03");
         assert_eq!(partition_range(&dir), Some((s, s + NANOS_PER_HOUR)));
         let day = partition_start(t, Partition::Day);
         let dir = partition_dir(&Path::default(), "db", "rp", "m", day, Partition::Day);
         assert_eq!(partition_range(&dir), Some((day, day + NANOS_PER_DAY)));
-        assert_eq!(parse_file_name("a-b", &data_file_name("a-b", 7, 2)), Some(FileKind::Data { flush: 7 }));
-        assert_eq!(parse_file_name("a-b", &compacted_file_name("a-b", 9)), Some(FileKind::Compacted { flush: 9 }));
+        assert_eq!(
+            parse_file_name("a-b", &data_file_name("a-b", 7, 2)),
+            Some(FileKind::Data { flush: 7 })
+        );
+        assert_eq!(
+            parse_file_name("a-b", &compacted_file_name("a-b", 9)),
+            Some(FileKind::Compacted { flush: 9 })
+        );
         assert_eq!(parse_file_name("a", &data_file_name("a-b", 7, 2)), None);
     }
 }

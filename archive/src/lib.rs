@@ -22,6 +22,9 @@ pub mod sink;
 pub mod spec;
 pub mod store;
 
+/// The Arrow crate the archive's types come from (results, batches), so callers need no
+/// Arrow dependency of their own to read a [`QueryResult`].
+pub use arrow;
 pub use query::{ArchiveQuery, QueryResult};
 pub use sink::{ArchiveSink, ArchiveStats};
 pub use spec::{ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};

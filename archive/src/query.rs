@@ -14,16 +14,26 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema, SchemaRef, TimeUnit, UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+use arrow::datatypes::{
+    DataType, Field, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, Schema,
+    SchemaRef, TimeUnit, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider, Session,
+    TableProvider,
+};
 use datafusion::common::{project_schema, ScalarValue};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType};
+use datafusion::logical_expr::{
+    BinaryExpr, Expr, Operator, TableProviderFilterPushDown, TableType,
+};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -81,7 +91,8 @@ impl ArchiveQuery {
 
     /// A session with every archived measurement registered as `db.rp.measurement`.
     pub async fn context(&self) -> Result<SessionContext, ArchiveError> {
-        let ctx = SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
+        let ctx =
+            SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         let url = ObjectStoreUrl::parse(STORE_URL)?;
         ctx.register_object_store(url.as_ref(), Arc::clone(&self.root.store));
         for (db, rps) in self.tables().await? {
@@ -116,8 +127,12 @@ impl ArchiveQuery {
 
     /// db -> rp -> measurement -> files.
     #[allow(clippy::type_complexity)]
-    async fn tables(&self) -> Result<BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>>, ArchiveError> {
-        let mut out: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>> = BTreeMap::new();
+    async fn tables(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>>, ArchiveError>
+    {
+        let mut out: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>> =
+            BTreeMap::new();
         let (dbs, _) = self.list_dirs(&self.root.prefix).await?;
         for db in dbs {
             let (rps, _) = self.list_dirs(&db).await?;
@@ -129,16 +144,25 @@ impl ArchiveQuery {
                     while let Some(dir) = stack.pop() {
                         let (subdirs, objects) = self.list_dirs(&dir).await?;
                         stack.extend(subdirs);
-                        files.extend(objects.into_iter().filter(|o| o.location.extension() == Some("parquet")).map(|meta| TableFile {
-                            range: partition_range(&meta.location),
-                            meta,
-                        }));
+                        files.extend(
+                            objects
+                                .into_iter()
+                                .filter(|o| o.location.extension() == Some("parquet"))
+                                .map(|meta| TableFile {
+                                    range: partition_range(&meta.location),
+                                    meta,
+                                }),
+                        );
                     }
                     if files.is_empty() {
                         continue;
                     }
                     let name = |p: &Path| p.filename().map(decode).unwrap_or_default();
-                    out.entry(name(&db)).or_default().entry(name(&rp)).or_default().insert(name(&m), files);
+                    out.entry(name(&db))
+                        .or_default()
+                        .entry(name(&rp))
+                        .or_default()
+                        .insert(name(&m), files);
                 }
             }
         }
@@ -193,7 +217,11 @@ impl ArchiveQuery {
         if kept.is_empty() {
             return Ok(None);
         }
-        let mut all = vec![Field::new(TIME_COLUMN, weir_engine::schema::time_type(), false)];
+        let mut all = vec![Field::new(
+            TIME_COLUMN,
+            weir_engine::schema::time_type(),
+            false,
+        )];
         all.extend(fields.into_values());
         Ok(Some(ArchiveTable {
             schema: Arc::new(Schema::new(all)),
@@ -245,7 +273,10 @@ impl TableProvider for ArchiveTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::common::Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
@@ -256,7 +287,12 @@ impl TableProvider for ArchiveTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let (lo, hi) = filters.iter().map(time_bounds).fold((i64::MIN, i64::MAX), |(l, h), (l2, h2)| (l.max(l2), h.min(h2)));
+        let (lo, hi) = filters
+            .iter()
+            .map(time_bounds)
+            .fold((i64::MIN, i64::MAX), |(l, h), (l2, h2)| {
+                (l.max(l2), h.min(h2))
+            });
         let urls = self
             .files
             .iter()
@@ -267,15 +303,20 @@ impl TableProvider for ArchiveTable {
             .map(|f| ListingTableUrl::parse(format!("{STORE_URL}{}", f.meta.location)))
             .collect::<datafusion::common::Result<Vec<_>>>()?;
         if urls.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.schema, projection)?)));
+            return Ok(Arc::new(EmptyExec::new(project_schema(
+                &self.schema,
+                projection,
+            )?)));
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(Arc::clone(&self.schema));
-        ListingTable::try_new(config)?.scan(state, projection, filters, limit).await
+        ListingTable::try_new(config)?
+            .scan(state, projection, filters, limit)
+            .await
     }
-
 }
 
 /// `[lo, hi]` bounds (ns, inclusive, conservative) a filter puts on `time`.
@@ -292,7 +333,12 @@ fn time_bounds(e: &Expr) -> (i64, i64) {
                 (a.0.min(b.0), a.1.max(b.1))
             }
             _ => {
-                let (op, v) = match (is_time(left), literal_ns(right), is_time(right), literal_ns(left)) {
+                let (op, v) = match (
+                    is_time(left),
+                    literal_ns(right),
+                    is_time(right),
+                    literal_ns(left),
+                ) {
                     (true, Some(v), _, _) => (*op, v),
                     (_, _, true, Some(v)) => match op.swap() {
                         Some(o) => (o, v),
@@ -310,10 +356,12 @@ fn time_bounds(e: &Expr) -> (i64, i64) {
                 }
             }
         },
-        Expr::Between(b) if !b.negated && is_time(&b.expr) => match (literal_ns(&b.low), literal_ns(&b.high)) {
-            (Some(l), Some(h)) => (l, h),
-            _ => ALL,
-        },
+        Expr::Between(b) if !b.negated && is_time(&b.expr) => {
+            match (literal_ns(&b.low), literal_ns(&b.high)) {
+                (Some(l), Some(h)) => (l, h),
+                _ => ALL,
+            }
+        }
         _ => ALL,
     }
 }
@@ -367,12 +415,21 @@ fn plain(col: &ArrayRef) -> Result<ArrayRef, ArchiveError> {
 }
 
 fn timestamp_ns(col: &ArrayRef, i: usize) -> Option<i64> {
-    use arrow::datatypes::{TimestampMicrosecondType as Us, TimestampMillisecondType as Ms, TimestampNanosecondType as Ns, TimestampSecondType as S};
+    use arrow::datatypes::{
+        TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
+        TimestampNanosecondType as Ns, TimestampSecondType as S,
+    };
     match col.data_type() {
         DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(col.as_primitive::<Ns>().value(i)),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => col.as_primitive::<Us>().value(i).checked_mul(1_000),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => col.as_primitive::<Ms>().value(i).checked_mul(1_000_000),
-        DataType::Timestamp(TimeUnit::Second, _) => col.as_primitive::<S>().value(i).checked_mul(1_000_000_000),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            col.as_primitive::<Us>().value(i).checked_mul(1_000)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            col.as_primitive::<Ms>().value(i).checked_mul(1_000_000)
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            col.as_primitive::<S>().value(i).checked_mul(1_000_000_000)
+        }
         _ => None,
     }
 }
@@ -424,10 +481,22 @@ pub fn to_json(result: &QueryResult) -> Result<serde_json::Value, ArchiveError> 
     let mut rows = Vec::new();
     let opts = FormatOptions::default();
     for b in &result.batches {
-        let cols = b.columns().iter().map(plain).collect::<Result<Vec<_>, _>>()?;
-        let fmts = cols.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let cols = b
+            .columns()
+            .iter()
+            .map(plain)
+            .collect::<Result<Vec<_>, _>>()?;
+        let fmts = cols
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
-            rows.push(serde_json::Value::Array(cols.iter().zip(&fmts).map(|(c, f)| json_value(c, f, i)).collect()));
+            rows.push(serde_json::Value::Array(
+                cols.iter()
+                    .zip(&fmts)
+                    .map(|(c, f)| json_value(c, f, i))
+                    .collect(),
+            ));
         }
     }
     Ok(serde_json::json!({"columns": columns, "rows": rows}))
@@ -455,8 +524,15 @@ pub fn to_csv(result: &QueryResult) -> Result<String, ArchiveError> {
     out.push('\n');
     let opts = FormatOptions::default();
     for b in &result.batches {
-        let cols = b.columns().iter().map(plain).collect::<Result<Vec<_>, _>>()?;
-        let fmts = cols.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts)).collect::<Result<Vec<_>, _>>()?;
+        let cols = b
+            .columns()
+            .iter()
+            .map(plain)
+            .collect::<Result<Vec<_>, _>>()?;
+        let fmts = cols
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<Result<Vec<_>, _>>()?;
         for i in 0..b.num_rows() {
             for (j, (c, f)) in cols.iter().zip(&fmts).enumerate() {
                 if j > 0 {

@@ -154,13 +154,30 @@ impl ArchiveSink {
     ///
     /// Call it before `IngestPipeline::start` for archives that existed before (the log
     /// replays to them); an archive created later starts with the data arriving from then on.
-    pub async fn start(spec: ArchiveSpec, router: &Router, state_dir: &FsPath, store: &StoreConfig) -> Result<Self, ArchiveError> {
-        Self::start_with_root(spec.clone(), router, state_dir, ArchiveRoot::open(&spec.url, store)?).await
+    pub async fn start(
+        spec: ArchiveSpec,
+        router: &Router,
+        state_dir: &FsPath,
+        store: &StoreConfig,
+    ) -> Result<Self, ArchiveError> {
+        Self::start_with_root(
+            spec.clone(),
+            router,
+            state_dir,
+            ArchiveRoot::open(&spec.url, store)?,
+        )
+        .await
     }
 
     /// As [`ArchiveSink::start`], with an already opened root.
-    pub async fn start_with_root(spec: ArchiveSpec, router: &Router, state_dir: &FsPath, root: ArchiveRoot) -> Result<Self, ArchiveError> {
-        std::fs::create_dir_all(state_dir).map_err(|e| ArchiveError::State(format!("{}: {e}", state_dir.display())))?;
+    pub async fn start_with_root(
+        spec: ArchiveSpec,
+        router: &Router,
+        state_dir: &FsPath,
+        root: ArchiveRoot,
+    ) -> Result<Self, ArchiveError> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| ArchiveError::State(format!("{}: {e}", state_dir.display())))?;
         let state_path = state_dir.join(format!("{}.json", spec.name));
         let mut state = load_state(&state_path)?;
         recover(&root, &mut state).await?;
@@ -181,12 +198,19 @@ impl ArchiveSink {
             persist(&state_path, &state).await?;
         }
         let stats = Arc::new(ArchiveStats::default());
-        stats.watermark.store(state.watermark.unwrap_or(0), Ordering::Relaxed);
+        stats
+            .watermark
+            .store(state.watermark.unwrap_or(0), Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(8);
         let columns = state
             .measurements
             .iter()
-            .map(|m| ((m.db.clone(), m.rp.clone(), m.measurement.clone()), m.columns.clone()))
+            .map(|m| {
+                (
+                    (m.db.clone(), m.rp.clone(), m.measurement.clone()),
+                    m.columns.clone(),
+                )
+            })
             .collect();
         let worker = Worker {
             spec: spec.clone(),
@@ -224,12 +248,16 @@ impl ArchiveSink {
     /// Rolls now: writes every buffered row that can be committed. Resolves once done.
     pub async fn flush(&self) -> Result<(), ArchiveError> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Flush(tx)).await.map_err(|_| ArchiveError::Stopped)?;
+        self.commands
+            .send(Command::Flush(tx))
+            .await
+            .map_err(|_| ArchiveError::Stopped)?;
         rx.await.map_err(|_| ArchiveError::Stopped)?
     }
 
     /// Compacts the partitions written to since their last compaction: those closed
-    /// (`compact_after`), or all of them with `force`. Returns how many were compacted.
+    /// (`compact_after`), or all of them with `force`. Returns how many partitions had files
+    /// merged.
     pub async fn compact(&self, force: bool) -> Result<usize, ArchiveError> {
         let (tx, rx) = oneshot::channel();
         self.commands
@@ -280,7 +308,11 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(mut self, mut deliveries: mpsc::Receiver<Delivery>, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut deliveries: mpsc::Receiver<Delivery>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
         let roll = self.spec.roll_every.max(Duration::from_millis(10));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + roll, roll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -288,7 +320,8 @@ impl Worker {
         // After a failed roll, stop taking deliveries while this much is buffered.
         let mut failing = false;
         loop {
-            let accept = !(failing && self.buffered_rows >= self.spec.max_file_rows.saturating_mul(4));
+            let accept =
+                !(failing && self.buffered_rows >= self.spec.max_file_rows.saturating_mul(4));
             tokio::select! {
                 d = deliveries.recv(), if accept => match d {
                     Some(d) => {
@@ -335,7 +368,11 @@ impl Worker {
     fn add(&mut self, d: Delivery) {
         self.last_ordinal = self.last_ordinal.max(d.ordinal);
         let b = &d.batch;
-        let key: MKey = (b.db.to_string(), b.rp.to_string(), b.measurement.to_string());
+        let key: MKey = (
+            b.db.to_string(),
+            b.rp.to_string(),
+            b.measurement.to_string(),
+        );
         let cols = self.columns.entry(key).or_default();
         record_columns(cols, &b.batch.schema());
         let parts = split_by_partition(&b.batch, self.spec.partition)
@@ -392,7 +429,9 @@ impl Worker {
             tracing::warn!(archive = %self.spec.name, w, recorded, "archive watermark would go back; keeping rows buffered");
             return Ok(());
         }
-        let (ready, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held).into_iter().partition(|h| h.max_seq <= w);
+        let (ready, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.max_seq <= w);
         self.held = keep;
         if ready.is_empty() {
             if self.held.is_empty() {
@@ -400,12 +439,26 @@ impl Worker {
             }
             return Ok(());
         }
-        let ack_through = self.held.iter().map(|h| h.ordinal).min().map_or(self.last_ordinal, |o| o - 1);
+        let ack_through = self
+            .held
+            .iter()
+            .map(|h| h.ordinal)
+            .min()
+            .map_or(self.last_ordinal, |o| o - 1);
         match self.write_flush(&ready, w).await {
             Ok(()) => {
-                let rows: usize = ready.iter().flat_map(|h| h.parts.iter()).map(|(_, b)| b.num_rows()).sum();
+                let rows: usize = ready
+                    .iter()
+                    .flat_map(|h| h.parts.iter())
+                    .map(|(_, b)| b.num_rows())
+                    .sum();
                 self.buffered_rows = self.buffered_rows.saturating_sub(rows);
-                let kept: usize = self.held.iter().flat_map(|h| h.parts.iter()).map(|(_, b)| b.get_array_memory_size()).sum();
+                let kept: usize = self
+                    .held
+                    .iter()
+                    .flat_map(|h| h.parts.iter())
+                    .map(|(_, b)| b.get_array_memory_size())
+                    .sum();
                 self.buffered_bytes = kept;
                 self.stats.watermark.store(w, Ordering::Relaxed);
                 self.acker.durable_through(ack_through);
@@ -443,11 +496,17 @@ impl Worker {
             .collect();
         let spec = self.spec.clone();
         let prefix = self.root.prefix.clone();
-        let encoded = tokio::task::spawn_blocking(move || encode_flush(&spec, &prefix, flush, jobs))
-            .await
-            .map_err(|e| ArchiveError::State(format!("encoder panicked: {e}")))??;
+        let encoded =
+            tokio::task::spawn_blocking(move || encode_flush(&spec, &prefix, flush, jobs))
+                .await
+                .map_err(|e| ArchiveError::State(format!("encoder panicked: {e}")))??;
 
-        let partitions: Vec<PartitionKey> = encoded.iter().map(|f| f.partition.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+        let partitions: Vec<PartitionKey> = encoded
+            .iter()
+            .map(|f| f.partition.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         self.state.pending = Some(PendingFlush {
             flush,
             watermark,
@@ -461,7 +520,12 @@ impl Worker {
         }
         let mut put = 0usize;
         for f in &encoded {
-            if let Err(e) = self.root.store.put(&f.path, PutPayload::from(f.bytes.clone())).await {
+            if let Err(e) = self
+                .root
+                .store
+                .put(&f.path, PutPayload::from(f.bytes.clone()))
+                .await
+            {
                 // Undo what was written; the state keeps the flush pending (a restart
                 // finishes the undo) unless every delete worked.
                 let mut undone = true;
@@ -490,10 +554,16 @@ impl Worker {
         self.state.dirty.extend(partitions);
         persist(&self.state_path, &self.state).await?;
         for f in &encoded {
-            self.stats.rows_written.fetch_add(f.rows as u64, Ordering::Relaxed);
-            self.stats.bytes_written.fetch_add(f.bytes.len() as u64, Ordering::Relaxed);
+            self.stats
+                .rows_written
+                .fetch_add(f.rows as u64, Ordering::Relaxed);
+            self.stats
+                .bytes_written
+                .fetch_add(f.bytes.len() as u64, Ordering::Relaxed);
         }
-        self.stats.files_written.fetch_add(encoded.len() as u64, Ordering::Relaxed);
+        self.stats
+            .files_written
+            .fetch_add(encoded.len() as u64, Ordering::Relaxed);
         tracing::debug!(archive = %self.spec.name, flush, watermark, files = encoded.len(), "archive roll committed");
         Ok(())
     }
@@ -521,27 +591,51 @@ impl Worker {
         let Some(after) = self.spec.compact_after.or(force.then_some(Duration::ZERO)) else {
             return Ok(0);
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
         let due: Vec<PartitionKey> = self
             .state
             .dirty
             .iter()
-            .filter(|k| force || k.start + self.spec.partition.nanos() + after.as_nanos() as i64 <= now)
+            .filter(|k| {
+                force || k.start + self.spec.partition.nanos() + after.as_nanos() as i64 <= now
+            })
             .cloned()
             .collect();
         let mut done = 0;
         for k in due {
-            let dir = partition_dir(&self.root.prefix, &k.db, &k.rp, &k.measurement, k.start, self.spec.partition);
+            let dir = partition_dir(
+                &self.root.prefix,
+                &k.db,
+                &k.rp,
+                &k.measurement,
+                k.start,
+                self.spec.partition,
+            );
             let cols = self
                 .columns
                 .get(&(k.db.clone(), k.rp.clone(), k.measurement.clone()))
                 .cloned()
                 .unwrap_or_default();
-            let merged = crate::compact::compact_partition(&self.root, &dir, &self.spec.name, &cols, self.spec.time_unit, self.spec.max_file_bytes).await?;
-            self.stats.files_compacted.fetch_add(merged as u64, Ordering::Relaxed);
+            let merged = crate::compact::compact_partition(
+                &self.root,
+                &dir,
+                &self.spec.name,
+                &cols,
+                self.spec.time_unit,
+                self.spec.max_file_bytes,
+            )
+            .await?;
+            self.stats
+                .files_compacted
+                .fetch_add(merged as u64, Ordering::Relaxed);
             self.state.dirty.remove(&k);
             persist(&self.state_path, &self.state).await?;
-            done += 1;
+            if merged > 0 {
+                done += 1;
+            }
         }
         Ok(done)
     }
@@ -554,20 +648,35 @@ struct EncodedFile {
     rows: usize,
 }
 
-fn encode_flush(spec: &ArchiveSpec, prefix: &Path, flush: u64, jobs: Vec<(PartitionKey, Columns, Vec<RecordBatch>)>) -> Result<Vec<EncodedFile>, ArchiveError> {
+fn encode_flush(
+    spec: &ArchiveSpec,
+    prefix: &Path,
+    flush: u64,
+    jobs: Vec<(PartitionKey, Columns, Vec<RecordBatch>)>,
+) -> Result<Vec<EncodedFile>, ArchiveError> {
     let mut out = Vec::new();
     let mut k = 0usize;
     for (key, cols, batches) in jobs {
         let schema = file_schema(&cols, spec.time_unit);
         let sorted = sorted_rows(&batches, &schema)?;
-        let dir = partition_dir(prefix, &key.db, &key.rp, &key.measurement, key.start, spec.partition);
+        let dir = partition_dir(
+            prefix,
+            &key.db,
+            &key.rp,
+            &key.measurement,
+            key.start,
+            spec.partition,
+        );
         let chunk = spec.max_file_rows.max(1);
         let mut offset = 0;
         while offset < sorted.num_rows() {
             let len = chunk.min(sorted.num_rows() - offset);
             let part = sorted.slice(offset, len);
             offset += len;
-            let meta = vec![(META_ARCHIVE.to_string(), spec.name.clone()), (META_FLUSH.to_string(), flush.to_string())];
+            let meta = vec![
+                (META_ARCHIVE.to_string(), spec.name.clone()),
+                (META_FLUSH.to_string(), flush.to_string()),
+            ];
             let bytes = write_parquet(&part, meta)?;
             out.push(EncodedFile {
                 partition: key.clone(),
@@ -582,7 +691,10 @@ fn encode_flush(spec: &ArchiveSpec, prefix: &Path, flush: u64, jobs: Vec<(Partit
 }
 
 /// Splits a batch by partition of its `time` column.
-fn split_by_partition(batch: &RecordBatch, partition: crate::spec::Partition) -> Vec<(i64, RecordBatch)> {
+fn split_by_partition(
+    batch: &RecordBatch,
+    partition: crate::spec::Partition,
+) -> Vec<(i64, RecordBatch)> {
     let Some(time) = batch.column_by_name(TIME_COLUMN) else {
         return Vec::new();
     };
@@ -600,17 +712,25 @@ fn split_by_partition(batch: &RecordBatch, partition: crate::spec::Partition) ->
     }
     let mut groups: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
     for (i, &t) in values.iter().enumerate() {
-        groups.entry(partition_start(t, partition)).or_default().push(i as u32);
+        groups
+            .entry(partition_start(t, partition))
+            .or_default()
+            .push(i as u32);
     }
     groups
         .into_iter()
-        .filter_map(|(start, idx)| take_record_batch(batch, &UInt32Array::from(idx)).ok().map(|b| (start, b)))
+        .filter_map(|(start, idx)| {
+            take_record_batch(batch, &UInt32Array::from(idx))
+                .ok()
+                .map(|b| (start, b))
+        })
         .collect()
 }
 
 fn load_state(path: &FsPath) -> Result<SinkState, ArchiveError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ArchiveError::State(format!("{} is corrupt: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ArchiveError::State(format!("{} is corrupt: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SinkState::default()),
         Err(e) => Err(ArchiveError::State(format!("{}: {e}", path.display()))),
     }
@@ -619,9 +739,12 @@ fn load_state(path: &FsPath) -> Result<SinkState, ArchiveError> {
 async fn persist(path: &FsPath, state: &SinkState) -> Result<(), ArchiveError> {
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| ArchiveError::State(e.to_string()))?;
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || weir_engine::wal::fsio::write_atomic(&path, &bytes).map_err(|e| ArchiveError::State(format!("{}: {e}", path.display()))))
-        .await
-        .map_err(|e| ArchiveError::State(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        weir_engine::wal::fsio::write_atomic(&path, &bytes)
+            .map_err(|e| ArchiveError::State(format!("{}: {e}", path.display())))
+    })
+    .await
+    .map_err(|e| ArchiveError::State(e.to_string()))?
 }
 
 /// Finishes (all files there) or undoes (some missing) a flush interrupted by a crash.
@@ -642,12 +765,18 @@ async fn recover(root: &ArchiveRoot, state: &mut SinkState) -> Result<(), Archiv
         }
     }
     if present.len() == p.files.len() {
-        tracing::info!(flush = p.flush, "archive: completing a roll interrupted by a crash");
+        tracing::info!(
+            flush = p.flush,
+            "archive: completing a roll interrupted by a crash"
+        );
         state.committed_flush = p.flush;
         state.watermark = Some(p.watermark);
         state.dirty.extend(p.partitions);
     } else {
-        tracing::info!(flush = p.flush, "archive: undoing a roll interrupted by a crash; the log replays its rows");
+        tracing::info!(
+            flush = p.flush,
+            "archive: undoing a roll interrupted by a crash; the log replays its rows"
+        );
         for path in present {
             match root.store.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

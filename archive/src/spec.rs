@@ -86,7 +86,8 @@ impl ArchiveSpec {
 
     /// Whether the archive reads this measurement of this database.
     pub fn wants(&self, db: &str, measurement: &str) -> bool {
-        db == self.db && (self.measurements.is_empty() || self.measurements.iter().any(|m| m == measurement))
+        db == self.db
+            && (self.measurements.is_empty() || self.measurements.iter().any(|m| m == measurement))
     }
 }
 

@@ -27,7 +27,9 @@ impl ArchiveRoot {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(ArchiveError::Config(format!("archive URL {url:?} has no bucket")));
+                return Err(ArchiveError::Config(format!(
+                    "archive URL {url:?} has no bucket"
+                )));
             }
             let store = s3_builder(config).with_bucket_name(bucket).build()?;
             return Ok(Self {
@@ -48,7 +50,9 @@ impl ArchiveRoot {
         if dir.is_empty() {
             return Err(ArchiveError::Config("archive URL is empty".into()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| ArchiveError::Config(format!("cannot create archive directory {dir}: {e}")))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            ArchiveError::Config(format!("cannot create archive directory {dir}: {e}"))
+        })?;
         let store = LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
         Ok(Self {
             store: Arc::new(store),
@@ -61,15 +65,27 @@ impl ArchiveRoot {
 fn s3_builder(config: &StoreConfig) -> AmazonS3Builder {
     let mut b = AmazonS3Builder::from_env();
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let endpoint = config.endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL_S3")).or_else(|| env("AWS_ENDPOINT_URL"));
+    let endpoint = config
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
     if let Some(e) = &endpoint {
         b = b.with_endpoint(e);
-        if e.starts_with("http://") && config.allow_http.is_none() && env("AWS_ALLOW_HTTP").is_none() {
+        if e.starts_with("http://")
+            && config.allow_http.is_none()
+            && env("AWS_ALLOW_HTTP").is_none()
+        {
             // An explicit plain-http endpoint is a local S3-compatible store.
             b = b.with_allow_http(true);
         }
     }
-    if let Some(r) = config.region.clone().or_else(|| env("AWS_REGION")).or_else(|| env("AWS_DEFAULT_REGION")) {
+    if let Some(r) = config
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+    {
         b = b.with_region(r);
     }
     if let Some(k) = &config.access_key_id {

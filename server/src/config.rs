@@ -98,12 +98,43 @@ impl Default for EngineConfig {
 pub struct ArchiveConfig {
     /// Default archive root; a relative path resolves against `[storage] dir`.
     pub url: String,
+    /// S3-compatible endpoint (e.g. MinIO), when not AWS itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
+    /// Allow plain-HTTP endpoints (local S3-compatible servers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
 }
 
 impl Default for ArchiveConfig {
     fn default() -> Self {
         Self {
             url: "archive".into(),
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: None,
+        }
+    }
+}
+
+impl ArchiveConfig {
+    /// Object store settings; unset keys fall back to the usual `AWS_*` variables.
+    pub fn store_config(&self) -> weir_archive::StoreConfig {
+        weir_archive::StoreConfig {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            allow_http: self.allow_http,
+            ..Default::default()
         }
     }
 }

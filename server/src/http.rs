@@ -29,6 +29,7 @@ pub fn app(state: ApiState, max_body_size: usize) -> Router {
         .with_state(state.clone())
         .merge(writes)
         .merge(crate::api::routes(Arc::clone(&state.tasks)))
+        .merge(crate::query_api::routes())
         .fallback(not_found)
 }
 

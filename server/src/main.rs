@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod http;
 mod metrics;
+mod query_api;
 mod serve;
 mod table;
 mod tap;
@@ -59,6 +60,8 @@ enum Command {
     Write(client::WriteArgs),
     /// Load generator: post generated line protocol to a running daemon and report points/s.
     BenchWrite(bench_write::BenchArgs),
+    /// Run SQL over the Parquet archive (tables `db.rp.measurement`).
+    Query(query_api::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Disable { name } => client::set_status(&cli.url, cli.json, &name, "disabled"),
         Command::Drop { name } => client::drop_task(&cli.url, cli.json, &name),
         Command::BenchWrite(args) => bench_write::run(&cli.url, cli.json, args),
+        Command::Query(args) => query_api::run(&cli.url, cli.json, args),
     }
 }
 

@@ -10,13 +10,20 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
+use crate::tasks::archive_runner::ArchiveRunner;
 use crate::tasks::model::TaskKind;
 use crate::tasks::runtime::Runner;
 use crate::tasks::TaskManager;
 
 /// The runners of the task kinds this build can run.
-fn runners(_config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
-    Vec::new()
+fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
+    let default_url = config.resolve(&config.archive.url).display().to_string();
+    let archive = ArchiveRunner {
+        default_url,
+        state_dir: config.storage.dir.join("archives"),
+        store: config.archive.store_config(),
+    };
+    vec![(TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>)]
 }
 
 /// Why the daemon could not run.
@@ -64,7 +71,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let store = weir_engine::store::Store::open(&config.storage.dir.join("store.redb"))?;
     let tasks = Arc::new(TaskManager::new(store, Arc::clone(pipeline.router()), runners(&config)));
-    let resumed = tasks.resume()?;
+    let resumed = tokio::task::block_in_place(|| tasks.resume())?;
     if resumed > 0 {
         tracing::info!(tasks = resumed, "resumed tasks");
     }
@@ -105,7 +112,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let _ = shutdown_tx.send(true);
     let _ = background.await;
     pipeline.shutdown().await;
-    tasks.stop_all();
+    tokio::task::block_in_place(|| tasks.stop_all());
     // Closing the router's queues ends the subscribers once they drained them.
     pipeline.router().unsubscribe("debug-tap");
     if let Some(tap) = tap {

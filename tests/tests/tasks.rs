@@ -169,3 +169,121 @@ fn metrics_parse_with_the_prometheus_client_parser() {
         assert!(names.split_whitespace().any(|x| x == n), "{n} missing from {names}");
     }
 }
+
+fn parquet_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "parquet") {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
+}
+
+fn task(weir: &Weir, name: &str) -> Value {
+    Client::new()
+        .get(weir.url(&format!("/api/v1/tasks/{name}")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn write(weir: &Weir, body: &str) {
+    let r = Client::new()
+        .post(weir.url("/write?db=telegraf&precision=s"))
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+}
+
+#[test]
+fn archive_task_lifecycle_define_restart_disable_enable_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let mut weir = Weir::start(dir.path(), &[("WEIR_ENGINE_BATCH_LINGER", "10ms")]);
+    let file = dir.path().join("archive.sql");
+    std::fs::write(
+        &file,
+        format!(
+            "CREATE ARCHIVE cpu_raw ON telegraf FROM cpu, mem\n  TO 'file://{}' PARTITION BY hour ROLL EVERY 1s;\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = cli(&weir, &["exec", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("created archive cpu_raw"), "{out}");
+    let t = task(&weir, "cpu_raw");
+    assert_eq!(t["kind"], "archive");
+    assert_eq!(t["status"], "enabled");
+    assert_eq!(t["running"], true);
+    assert!(t["plan"].as_str().unwrap().contains("cpu,mem"), "{t}");
+
+    write(&weir, "cpu,host=a usage_idle=1 1700000000\nmem,host=a used=2i 1700000001\ndisk,host=a free=3i 1700000002\n");
+    weir_tests::wait_until(std::time::Duration::from_secs(15), "first parquet files", || {
+        parquet_files(&root).len() >= 2
+    });
+    let files = parquet_files(&root);
+    assert!(files.iter().all(|f| !f.to_string_lossy().contains("/disk/")), "{files:?}");
+    assert!(files.iter().any(|f| f.to_string_lossy().contains("telegraf/autogen/cpu/date=2023-11-14/hour=22/")), "{files:?}");
+
+    // Survives a restart (kill -9), still running.
+    weir.kill9();
+    weir.restart();
+    let t = task(&weir, "cpu_raw");
+    assert_eq!(t["running"], true, "{t}");
+
+    // Disabled: no new files; enabled again: the points written meanwhile are not archived
+    // (a disabled task does not consume), new ones are.
+    let (ok, _, err) = cli(&weir, &["disable", "cpu_raw"]);
+    assert!(ok, "{err}");
+    assert_eq!(task(&weir, "cpu_raw")["status"], "disabled");
+    let before = parquet_files(&root).len();
+    write(&weir, "cpu,host=b usage_idle=5 1700003600\n");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(parquet_files(&root).len(), before, "disabled task wrote files");
+    let (ok, _, err) = cli(&weir, &["enable", "cpu_raw"]);
+    assert!(ok, "{err}");
+    write(&weir, "cpu,host=c usage_idle=6 1700007200\n");
+    weir_tests::wait_until(std::time::Duration::from_secs(15), "files after enable", || {
+        parquet_files(&root).len() > before
+    });
+
+    // SHOW TASKS lists it; drop removes it.
+    let (_, body) = sql(&weir, "SHOW TASKS");
+    assert_eq!(body["results"][0]["rows"][0][0], "cpu_raw");
+    let (ok, out, err) = cli(&weir, &["drop", "cpu_raw"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("dropped cpu_raw"));
+    let r = Client::new().get(weir.url("/api/v1/tasks/cpu_raw")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    weir.kill9();
+    weir.restart();
+    let (_, body) = sql(&weir, "SHOW TASKS");
+    assert_eq!(body["results"][0]["rows"], json!([]));
+}
+
+#[test]
+fn statements_that_cannot_run_yet_are_refused_and_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let weir = Weir::start(dir.path(), &[]);
+    let (status, body) = sql(
+        &weir,
+        "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) INTO cpu_1m FROM cpu GROUP BY time(1m), host END",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cannot run continuous_query tasks yet"), "{body}");
+    let (_, body) = sql(&weir, "SHOW TASKS");
+    assert_eq!(body["results"][0]["rows"], json!([]));
+}

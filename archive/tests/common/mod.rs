@@ -29,6 +29,16 @@ pub fn spec(name: &str, root: &Path) -> ArchiveSpec {
 
 /// Starts a pipeline on `dir` (batches of `batch_rows`) with `spec` subscribed, then replays.
 pub async fn start(dir: &Path, spec: ArchiveSpec, batch_rows: usize) -> Node {
+    start_on(dir, spec, batch_rows, &StoreConfig::default()).await
+}
+
+/// As `start`, with object store settings (s3://).
+pub async fn start_on(
+    dir: &Path,
+    spec: ArchiveSpec,
+    batch_rows: usize,
+    store: &StoreConfig,
+) -> Node {
     let pipeline = Arc::new(
         IngestPipeline::new(
             PipelineConfig {
@@ -44,9 +54,14 @@ pub async fn start(dir: &Path, spec: ArchiveSpec, batch_rows: usize) -> Node {
         )
         .unwrap(),
     );
-    let archive = ArchiveSink::start(spec, pipeline.router(), &dir.join("state").join("archives"), &StoreConfig::default())
-        .await
-        .unwrap();
+    let archive = ArchiveSink::start(
+        spec,
+        pipeline.router(),
+        &dir.join("state").join("archives"),
+        store,
+    )
+    .await
+    .unwrap();
     pipeline.start().await.unwrap();
     let (stop_bg, rx) = tokio::sync::watch::channel(false);
     let p = Arc::clone(&pipeline);
@@ -131,7 +146,9 @@ pub fn parquet_files(root: &Path) -> Vec<PathBuf> {
 }
 
 pub async fn query(root: &Path, sql: &str) -> serde_json::Value {
-    let q = ArchiveQuery::new(ArchiveRoot::open(root.to_str().unwrap(), &StoreConfig::default()).unwrap());
+    let q = ArchiveQuery::new(
+        ArchiveRoot::open(root.to_str().unwrap(), &StoreConfig::default()).unwrap(),
+    );
     let r = q.sql(sql).await.unwrap();
     weir_archive::query::to_json(&r).unwrap()
 }

@@ -4,6 +4,7 @@
 //! [`Runner`] — before anything is stored, so the store only ever holds definitions that ran.
 //! On start every enabled task is resumed from the store.
 
+pub mod archive_runner;
 pub mod model;
 pub mod runtime;
 
@@ -421,16 +422,29 @@ impl TaskManager {
         })
     }
 
+    fn refresh_stats(&self) {
+        for active in self.active.lock().values() {
+            active.running.refresh_stats();
+        }
+    }
+
     /// The full view of one task: definition, status, stats, last error and plan.
     pub fn get(&self, name: &str) -> Result<Option<Value>, StoreError> {
+        self.refresh_stats();
         let Some(def) = self.store.get::<TaskDef>(Table::Tasks, name)? else {
             return Ok(None);
         };
         let mut v = self.summary(&def);
         let stats = self.stats_for(name);
-        let plan = self.active.lock().get(name).map(|a| a.running.plan());
+        let (plan, extra) = match self.active.lock().get(name) {
+            Some(a) => (Some(a.running.plan()), a.running.extra_stats()),
+            None => (None, Value::Null),
+        };
         v["statement"] = json!(def.statement);
         v["stats"] = stats.to_json();
+        if !extra.is_null() {
+            v["stats"][def.kind.as_str()] = extra;
+        }
         v["last_error"] = json!(stats.last_error());
         v["plan"] = json!(plan);
         Ok(Some(v))
@@ -438,6 +452,7 @@ impl TaskManager {
 
     /// Stats of running tasks, for `/metrics`.
     pub fn stats_snapshot(&self) -> Vec<(String, Arc<TaskStats>)> {
+        self.refresh_stats();
         let mut v: Vec<_> = self
             .stats
             .lock()

@@ -14,6 +14,13 @@ use super::model::{TaskDef, TaskStats};
 pub trait Running: Send + Sync + std::fmt::Debug {
     /// The plan, as text, for `GET /api/v1/tasks/{name}`.
     fn plan(&self) -> String;
+    /// Kind-specific counters, shown under `stats` in the task's view.
+    fn extra_stats(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Copies counters the runtime keeps itself into the task's stats (called before they
+    /// are shown).
+    fn refresh_stats(&self) {}
     /// Stops the task; its subscription is removed, state that must survive is kept.
     fn stop(&self);
 }

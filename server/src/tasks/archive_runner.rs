@@ -1,0 +1,152 @@
+//! Running `CREATE ARCHIVE` tasks: each one is an [`ArchiveSink`] subscribed to the router.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use weir_archive::{ArchiveSink, ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
+use weir_engine::router::Router;
+use weir_sql::ast::{ArchiveSource, MeasurementName, Partitioning, TimeUnit};
+use weir_sql::Statement;
+
+use super::model::{TaskDef, TaskStats};
+use super::runtime::{Running, Runner, StartContext};
+
+/// Starts archives.
+#[derive(Debug, Clone)]
+pub struct ArchiveRunner {
+    /// `[archive] url`, resolved against `[storage] dir`: where `TO` is omitted.
+    pub default_url: String,
+    /// Where archives keep their recovery state.
+    pub state_dir: PathBuf,
+    /// Object store credentials and endpoint (S3).
+    pub store: StoreConfig,
+}
+
+/// Runs `fut` to completion from synchronous code running on the runtime (the manager is
+/// called inside `block_in_place`).
+fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| handle.block_on(fut))
+}
+
+impl Runner for ArchiveRunner {
+    fn start(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+    ) -> Result<Box<dyn Running>, String> {
+        let Statement::CreateArchive(a) = stmt else {
+            return Err(format!("{} is not a CREATE ARCHIVE statement", def.name));
+        };
+        let url = a.url.clone().unwrap_or_else(|| self.default_url.clone());
+        let mut spec = ArchiveSpec::new(&a.name, &a.database, url);
+        match &a.source {
+            ArchiveSource::All => {}
+            ArchiveSource::Measurements(ms) => {
+                for m in ms {
+                    if m.database.as_deref().is_some_and(|d| d != a.database) {
+                        return Err(format!(
+                            "archive {} reads database {:?}; FROM cannot name another database",
+                            a.name, a.database
+                        ));
+                    }
+                    match &m.name {
+                        MeasurementName::Name(n) => spec.measurements.push(n.clone()),
+                        MeasurementName::Regex(_) => {
+                            return Err(
+                                "CREATE ARCHIVE ... FROM /regex/ is not supported yet: list the measurements".into(),
+                            )
+                        }
+                    }
+                }
+            }
+            ArchiveSource::Select(_) => {
+                return Err(
+                    "CREATE ARCHIVE ... AS SELECT needs the continuous-query engine, which this build of weir does not have yet; archive raw points with FROM m1, m2".into(),
+                )
+            }
+        }
+        spec.partition = match a.partition_by {
+            Some(Partitioning::Day) => Partition::Day,
+            Some(Partitioning::Hour) | None => Partition::Hour,
+        };
+        if let Some(d) = a.roll_every {
+            let nanos = u64::try_from(d.as_nanos()).map_err(|_| "ROLL EVERY must be positive".to_string())?;
+            spec.roll_every = std::time::Duration::from_nanos(nanos);
+        }
+        spec.time_unit = match a.time_unit {
+            Some(TimeUnit::Microsecond) => TimeUnitSpec::Us,
+            Some(TimeUnit::Nanosecond) | None => TimeUnitSpec::Ns,
+        };
+        let plan = format!(
+            "Archive {name}: {db}.*.{ms} -> {url} partitioned by {part:?}, roll every {roll:?}, time unit {unit:?}",
+            name = spec.name,
+            db = spec.db,
+            ms = if spec.measurements.is_empty() {
+                "*".to_string()
+            } else {
+                format!("{{{}}}", spec.measurements.join(","))
+            },
+            url = spec.url,
+            part = spec.partition,
+            roll = spec.roll_every,
+            unit = spec.time_unit,
+        );
+        let sink = block_on(ArchiveSink::start(spec, &ctx.router, &self.state_dir, &self.store))
+            .map_err(|e| format!("cannot start archive {}: {e}", a.name))?;
+        Ok(Box::new(RunningArchive {
+            sink: Mutex::new(Some(sink)),
+            router: Arc::clone(&ctx.router),
+            stats: Arc::clone(&ctx.stats),
+            plan,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct RunningArchive {
+    sink: Mutex<Option<ArchiveSink>>,
+    router: Arc<Router>,
+    stats: Arc<TaskStats>,
+    plan: String,
+}
+
+impl Running for RunningArchive {
+    fn plan(&self) -> String {
+        self.plan.clone()
+    }
+
+    fn extra_stats(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.sink.lock().as_ref() {
+            Some(sink) => {
+                let s = sink.stats();
+                serde_json::json!({
+                    "rows_written": s.rows_written.load(Relaxed),
+                    "files_written": s.files_written.load(Relaxed),
+                    "bytes_written": s.bytes_written.load(Relaxed),
+                    "files_compacted": s.files_compacted.load(Relaxed),
+                    "errors": s.errors.load(Relaxed),
+                    "wal_watermark": s.watermark.load(Relaxed),
+                })
+            }
+            None => serde_json::Value::Null,
+        }
+    }
+
+    fn refresh_stats(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(sink) = self.sink.lock().as_ref() {
+            let s = sink.stats();
+            self.stats.points_out.store(s.rows_written.load(Relaxed), Relaxed);
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(sink) = self.sink.lock().take() {
+            block_on(sink.stop(&self.router));
+        }
+    }
+}
