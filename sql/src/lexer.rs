@@ -127,7 +127,11 @@ impl<'a> Lexer<'a> {
 
     /// Moves the lexer to byte offset `pos` (a token boundary).
     pub(crate) fn seek(&mut self, pos: usize) {
-        self.pos = pos.min(self.src.len());
+        let mut pos = pos.min(self.src.len());
+        while !self.src.is_char_boundary(pos) {
+            pos -= 1;
+        }
+        self.pos = pos;
     }
 
     fn peek_char(&self) -> Option<char> {
