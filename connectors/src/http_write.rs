@@ -126,14 +126,19 @@ async fn write_v2(
         let bucket = params
             .get("bucket")
             .filter(|b| !b.is_empty())
-            .ok_or_else(|| WriteFailure::bad_request(flavour, "bucket is required (bucket=db or bucket=db/rp)"))?;
+            .ok_or_else(|| {
+                WriteFailure::bad_request(flavour, "bucket is required (bucket=db or bucket=db/rp)")
+            })?;
         let (db, rp) = match bucket.split_once('/') {
             Some((db, rp)) if !rp.is_empty() => (db.to_string(), rp.to_string()),
             Some((db, _)) => (db.to_string(), "autogen".to_string()),
             None => (bucket.clone(), "autogen".to_string()),
         };
         if db.is_empty() {
-            return Err(WriteFailure::bad_request(flavour, "bucket has an empty database name"));
+            return Err(WriteFailure::bad_request(
+                flavour,
+                "bucket has an empty database name",
+            ));
         }
         let precision = precision(flavour, params.get("precision"))?;
         handle(&state, flavour, db, rp, precision, &headers, body).await
@@ -227,15 +232,13 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let raw = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|e| {
-            if is_length_limit(&e) {
-                too_large()
-            } else {
-                WriteFailure::bad_request(flavour, format!("cannot read request body: {e}"))
-            }
-        })?;
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if is_length_limit(&e) {
+            too_large()
+        } else {
+            WriteFailure::bad_request(flavour, format!("cannot read request body: {e}"))
+        }
+    })?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())

@@ -111,7 +111,8 @@ impl Batcher {
     /// Publishes buffers older than the linger time.
     pub async fn flush_expired(&self) {
         let linger = self.config.linger;
-        self.flush_where(|b| b.since.elapsed() >= linger, false).await;
+        self.flush_where(|b| b.since.elapsed() >= linger, false)
+            .await;
     }
 
     /// Publishes every buffer.

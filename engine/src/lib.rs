@@ -13,9 +13,10 @@ pub mod line_protocol;
 pub mod lp_encode;
 pub mod pipeline;
 pub mod router;
+pub mod schema;
 pub mod seq;
 pub mod store;
-pub mod schema;
 pub mod wal;
+pub mod window;
 
 pub use pipeline::{IngestPipeline, PipelineConfig, WriteOutcome, WriteRequest};

@@ -182,7 +182,12 @@ impl IngestPipeline {
             }
             prev = record.seq;
             self.tracker.assign(record.seq, record.seq);
-            let built = self.build(&record.db, record.precision, record.receive_time_ns, &record.body);
+            let built = self.build(
+                &record.db,
+                record.precision,
+                record.receive_time_ns,
+                &record.body,
+            );
             for r in &built.outcome.rejected {
                 tracing::warn!(seq = record.seq, rejection = %r, "line in the write-ahead log no longer accepted");
             }

@@ -154,7 +154,10 @@ type MeasurementKey = (String, String);
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct RegistryFile {
     /// db -> measurement -> column -> kind
-    databases: std::collections::BTreeMap<String, std::collections::BTreeMap<String, std::collections::BTreeMap<String, ColumnKind>>>,
+    databases: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, ColumnKind>>,
+    >,
 }
 
 /// The per-(database, measurement) column registry, optionally persisted to a JSON file.
@@ -258,16 +261,17 @@ impl SchemaRegistry {
         let _serialize = self.persist_lock.lock();
         let mut file = RegistryFile::default();
         for ((db, m), cols) in self.columns.read().iter() {
-            file.databases
-                .entry(db.clone())
-                .or_default()
-                .insert(m.clone(), cols.iter().map(|(k, v)| (k.clone(), *v)).collect());
+            file.databases.entry(db.clone()).or_default().insert(
+                m.clone(),
+                cols.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            );
         }
         let write_err = |source| RegistryError::Write {
             path: path.clone(),
             source,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| write_err(std::io::Error::other(e)))?;
+        let bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| write_err(std::io::Error::other(e)))?;
         crate::wal::fsio::write_atomic(path, &bytes).map_err(write_err)
     }
 }
@@ -328,12 +332,15 @@ mod tests {
     #[test]
     fn tag_and_field_cannot_share_a_name() {
         let r = SchemaRegistry::in_memory();
-        r.check_or_register("db", "cpu", "host", ColumnKind::Tag).unwrap();
+        r.check_or_register("db", "cpu", "host", ColumnKind::Tag)
+            .unwrap();
         let err = r
             .check_or_register("db", "cpu", "host", ColumnKind::Field(FieldType::String))
             .unwrap_err();
         assert!(err.to_string().contains("already exists as a tag"), "{err}");
-        assert!(r.check_or_register("db", "cpu", "time", ColumnKind::Tag).is_err());
+        assert!(r
+            .check_or_register("db", "cpu", "time", ColumnKind::Tag)
+            .is_err());
     }
 
     #[test]

@@ -75,7 +75,12 @@ impl Store {
         })?;
         // Create the tables up front so reads never fail on a fresh store.
         let txn = db.begin_write().map_err(db_err)?;
-        for t in [Table::Tasks, Table::Handlers, Table::AlertState, Table::Topics] {
+        for t in [
+            Table::Tasks,
+            Table::Handlers,
+            Table::AlertState,
+            Table::Topics,
+        ] {
             txn.open_table(t.definition()).map_err(db_err)?;
         }
         txn.commit().map_err(db_err)?;
@@ -83,7 +88,11 @@ impl Store {
     }
 
     /// Reads one record.
-    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let t = txn.open_table(table.definition()).map_err(db_err)?;
         match t.get(key).map_err(db_err)? {
@@ -172,7 +181,8 @@ mod tests {
         let path = dir.path().join("store.redb");
         {
             let s = Store::open(&path).unwrap();
-            s.put(Table::Tasks, "a", &serde_json::json!({"v": 1})).unwrap();
+            s.put(Table::Tasks, "a", &serde_json::json!({"v": 1}))
+                .unwrap();
             s.apply(&[
                 Change::put(Table::Tasks, "b", &2).unwrap(),
                 Change::put(Table::Handlers, "h", &"x").unwrap(),

@@ -41,14 +41,20 @@ fn run_kill9(fsync: &str) {
     // Killed right after the last 204: nothing had a chance to be flushed.
     weir.kill9();
     let tap = weir.dir.join("data/tap.lp");
-    assert!(tap_lines(&tap).is_empty(), "the batcher flushed before the kill");
+    assert!(
+        tap_lines(&tap).is_empty(),
+        "the batcher flushed before the kill"
+    );
 
     weir.env.retain(|(k, _)| k != "WEIR_ENGINE_BATCH_LINGER");
-    weir.env.push(("WEIR_ENGINE_BATCH_LINGER".into(), "10ms".into()));
+    weir.env
+        .push(("WEIR_ENGINE_BATCH_LINGER".into(), "10ms".into()));
     weir.restart();
-    wait_until(Duration::from_secs(20), "replayed points in the tap", || {
-        tap_lines(&tap).len() >= acked.len()
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "replayed points in the tap",
+        || tap_lines(&tap).len() >= acked.len(),
+    );
     let replayed = weir.metric("weir_points_replayed_total");
     assert_eq!(replayed as usize, acked.len());
 
@@ -103,11 +109,19 @@ fn field_types_are_remembered_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut weir = Weir::start(dir.path(), &[]);
     let c = Client::new();
-    let r = c.post(weir.url("/write?db=d")).body("m v=1i 1\n").send().unwrap();
+    let r = c
+        .post(weir.url("/write?db=d"))
+        .body("m v=1i 1\n")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 204);
     weir.kill9();
     weir.restart();
-    let r = c.post(weir.url("/write?db=d")).body("m v=1.5 2\n").send().unwrap();
+    let r = c
+        .post(weir.url("/write?db=d"))
+        .body("m v=1.5 2\n")
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().unwrap().contains("already exists as type integer"));
 }

@@ -27,7 +27,9 @@ fn tap(weir: &Weir) -> Vec<String> {
 }
 
 fn wait_for_tap(weir: &Weir, n: usize) -> Vec<String> {
-    wait_until(Duration::from_secs(10), "points in the tap", || tap(weir).len() >= n);
+    wait_until(Duration::from_secs(10), "points in the tap", || {
+        tap(weir).len() >= n
+    });
     tap(weir)
 }
 
@@ -50,7 +52,10 @@ fn error_of(body: &str) -> String {
 fn ping_answers_204_with_version_for_get_and_head() {
     let (_d, weir) = start();
     let c = Client::new();
-    for r in [c.get(weir.url("/ping")).send().unwrap(), c.head(weir.url("/ping")).send().unwrap()] {
+    for r in [
+        c.get(weir.url("/ping")).send().unwrap(),
+        c.head(weir.url("/ping")).send().unwrap(),
+    ] {
         assert_eq!(r.status().as_u16(), 204);
         assert_eq!(
             r.headers()["x-weir-version"].to_str().unwrap(),
@@ -90,12 +95,18 @@ fn every_precision_scales_timestamps_to_nanoseconds() {
     let lines = wait_for_tap(&weir, cases.len());
     for (i, (p, scale)) in cases.iter().enumerate() {
         let want = format!("p{i} v=1.0 {}", 7 * scale);
-        assert!(lines.contains(&want), "precision {p:?}: {want} not in {lines:?}");
+        assert!(
+            lines.contains(&want),
+            "precision {p:?}: {want} not in {lines:?}"
+        );
     }
     // Unknown precisions are refused as a whole.
     let (status, body) = post(&weir, "/write?db=prec&precision=x", "m v=1 1\n");
     assert_eq!(status, 400);
-    assert!(error_of(&body).contains("invalid precision \"x\""), "{body}");
+    assert!(
+        error_of(&body).contains("invalid precision \"x\""),
+        "{body}"
+    );
 }
 
 #[test]
@@ -120,23 +131,29 @@ fn v1_v2_and_kapacitor_endpoints_route_db_and_rp() {
         let status = r.status().as_u16();
         assert_eq!(status, 204, "{}", r.text().unwrap());
     };
-    ok(c.post(weir.url("/write?db=a&rp=r1&consistency=one&u=user&p=pass"))
-        .body("m1 v=1 1\n")
-        .send()
-        .unwrap());
+    ok(
+        c.post(weir.url("/write?db=a&rp=r1&consistency=one&u=user&p=pass"))
+            .body("m1 v=1 1\n")
+            .send()
+            .unwrap(),
+    );
     ok(c.post(weir.url("/kapacitor/v1/write?db=b"))
         .body("m2 v=2 2\n")
         .send()
         .unwrap());
-    ok(c.post(weir.url("/api/v2/write?bucket=c/r3&org=o&precision=ms"))
-        .header("Authorization", "Token secret")
-        .body("m3 v=3 3\n")
-        .send()
-        .unwrap());
-    ok(c.post(weir.url("/api/v2/write?bucket=d&org=o&precision=us"))
-        .body("m4 v=4 4\n")
-        .send()
-        .unwrap());
+    ok(
+        c.post(weir.url("/api/v2/write?bucket=c/r3&org=o&precision=ms"))
+            .header("Authorization", "Token secret")
+            .body("m3 v=3 3\n")
+            .send()
+            .unwrap(),
+    );
+    ok(
+        c.post(weir.url("/api/v2/write?bucket=d&org=o&precision=us"))
+            .body("m4 v=4 4\n")
+            .send()
+            .unwrap(),
+    );
     ok(c.post(weir.url("/write?db=e"))
         .basic_auth("user", Some("pass"))
         .body("m5 v=5 5\n")
@@ -164,14 +181,18 @@ fn v1_v2_and_kapacitor_endpoints_route_db_and_rp() {
     assert_eq!(status, 400);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["code"], "invalid");
-    assert!(v["message"].as_str().unwrap().contains("bucket is required"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("bucket is required"));
 }
 
 #[test]
 fn gzip_bodies_are_decompressed() {
     let (_d, weir) = start();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(b"gz,host=a v=1i 1\ngz,host=b v=2i 2\n").unwrap();
+    enc.write_all(b"gz,host=a v=1i 1\ngz,host=b v=2i 2\n")
+        .unwrap();
     let r = Client::new()
         .post(weir.url("/write?db=g"))
         .header("Content-Encoding", "gzip")
@@ -218,7 +239,11 @@ fn partial_writes_keep_valid_lines_and_name_the_bad_ones() {
 fn field_type_conflicts_are_rejected_within_and_across_requests() {
     let (_d, weir) = start();
     assert_eq!(post(&weir, "/write?db=c", "cpu v=1.5 1\n").0, 204);
-    let (status, resp) = post(&weir, "/write?db=c", "cpu v=2i 2\ncpu v=3.5 3\ncpu s=\"x\" 4\ncpu s=1 5\n");
+    let (status, resp) = post(
+        &weir,
+        "/write?db=c",
+        "cpu v=2i 2\ncpu v=3.5 3\ncpu s=\"x\" 4\ncpu s=1 5\n",
+    );
     assert_eq!(status, 400);
     let err = error_of(&resp);
     assert!(
@@ -253,8 +278,9 @@ fn bodies_over_the_limit_get_413() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     // Chunked (no Content-Length) bodies are limited too.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..10).map(|_| Ok("m v=1 1\n".repeat(100).into_bytes())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10)
+        .map(|_| Ok("m v=1 1\n".repeat(100).into_bytes()))
+        .collect();
     let r = Client::new()
         .post(weir.url("/write?db=l"))
         .body(reqwest::blocking::Body::new(ChunkReader::new(chunks)))

@@ -60,12 +60,24 @@ fn definitions_from_a_cli_file_survive_restart() {
         .collect();
     assert_eq!(names, vec!["audit", "ops_slack"]);
     assert_eq!(handlers["rows"][1][3]["channel"], "#ops");
-    assert_eq!(body["results"][1]["rows"], json!([["cpu", ["audit", "ops_slack"]]]));
+    assert_eq!(
+        body["results"][1]["rows"],
+        json!([["cpu", ["audit", "ops_slack"]]])
+    );
     // Creating an existing name is an error unless OR REPLACE.
-    let (status, body) = sql(&weir, "CREATE HANDLER audit ON TOPIC cpu KIND log WITH (path = '/tmp/x')");
+    let (status, body) = sql(
+        &weir,
+        "CREATE HANDLER audit ON TOPIC cpu KIND log WITH (path = '/tmp/x')",
+    );
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("already exists"), "{body}");
-    let (status, body) = sql(&weir, "CREATE OR REPLACE HANDLER audit ON TOPIC mem KIND log WITH (path = '/tmp/x')");
+    assert!(
+        body["error"].as_str().unwrap().contains("already exists"),
+        "{body}"
+    );
+    let (status, body) = sql(
+        &weir,
+        "CREATE OR REPLACE HANDLER audit ON TOPIC mem KIND log WITH (path = '/tmp/x')",
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"][0]["replaced"], "audit");
     let (status, _) = sql(&weir, "DROP HANDLER audit");
@@ -86,15 +98,27 @@ fn invalid_statements_get_precise_errors_and_store_nothing() {
     assert_eq!(body["statement"], 1, "{body}");
     assert_eq!(body["line"], 4, "{body}");
     assert!(body["column"].as_u64().unwrap() >= 1);
-    assert!(body["reason"].as_str().unwrap().contains("expected"), "{body}");
-    assert!(body["statement_text"].as_str().unwrap().starts_with("CREATE CONTINUOUS QUERY q"));
+    assert!(
+        body["reason"].as_str().unwrap().contains("expected"),
+        "{body}"
+    );
+    assert!(body["statement_text"]
+        .as_str()
+        .unwrap()
+        .starts_with("CREATE CONTINUOUS QUERY q"));
     let (_, body) = sql(&weir, "SHOW HANDLERS; SHOW TASKS");
     assert_eq!(body["results"][0]["rows"], json!([]));
     assert_eq!(body["results"][1]["rows"], json!([]));
     // The CLI exits non-zero with the server's message.
-    let (ok, _, err) = cli(&weir, &["exec", "-e", "CREATE ALERT a ON db BEGIN SELECT FROM END"]);
+    let (ok, _, err) = cli(
+        &weir,
+        &["exec", "-e", "CREATE ALERT a ON db BEGIN SELECT FROM END"],
+    );
     assert!(!ok);
-    assert!(err.contains("400") && err.contains("line 1, column"), "{err}");
+    assert!(
+        err.contains("400") && err.contains("line 1, column"),
+        "{err}"
+    );
     // Dropping what does not exist is a 404 unless IF EXISTS.
     let (status, body) = sql(&weir, "DROP TASK nope");
     assert_eq!(status, 404, "{body}");
@@ -144,7 +168,10 @@ fn metrics_parse_with_the_prometheus_client_parser() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
-    let text = reqwest::blocking::get(weir.url("/metrics")).unwrap().text().unwrap();
+    let text = reqwest::blocking::get(weir.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
     let script = "import sys\n\
         from prometheus_client.parser import text_string_to_metric_families\n\
         names = [f.name for f in text_string_to_metric_families(sys.stdin.read())]\n\
@@ -157,7 +184,12 @@ fn metrics_parse_with_the_prometheus_client_parser() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -165,8 +197,15 @@ fn metrics_parse_with_the_prometheus_client_parser() {
         String::from_utf8_lossy(&out.stderr)
     );
     let names = String::from_utf8(out.stdout).unwrap();
-    for n in ["weir_points_accepted", "weir_wal_bytes", "weir_task_points_in"] {
-        assert!(names.split_whitespace().any(|x| x == n), "{n} missing from {names}");
+    for n in [
+        "weir_points_accepted",
+        "weir_wal_bytes",
+        "weir_task_points_in",
+    ] {
+        assert!(
+            names.split_whitespace().any(|x| x == n),
+            "{n} missing from {names}"
+        );
     }
 }
 
@@ -231,12 +270,24 @@ fn archive_task_lifecycle_define_restart_disable_enable_drop() {
     assert!(t["plan"].as_str().unwrap().contains("cpu,mem"), "{t}");
 
     write(&weir, "cpu,host=a usage_idle=1 1700000000\nmem,host=a used=2i 1700000001\ndisk,host=a free=3i 1700000002\n");
-    weir_tests::wait_until(std::time::Duration::from_secs(15), "first parquet files", || {
-        parquet_files(&root).len() >= 2
-    });
+    weir_tests::wait_until(
+        std::time::Duration::from_secs(15),
+        "first parquet files",
+        || parquet_files(&root).len() >= 2,
+    );
     let files = parquet_files(&root);
-    assert!(files.iter().all(|f| !f.to_string_lossy().contains("/disk/")), "{files:?}");
-    assert!(files.iter().any(|f| f.to_string_lossy().contains("telegraf/autogen/cpu/date=2023-11-14/hour=22/")), "{files:?}");
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.to_string_lossy().contains("/disk/")),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f
+            .to_string_lossy()
+            .contains("telegraf/autogen/cpu/date=2023-11-14/hour=22/")),
+        "{files:?}"
+    );
 
     // Survives a restart (kill -9), still running.
     weir.kill9();
@@ -252,13 +303,19 @@ fn archive_task_lifecycle_define_restart_disable_enable_drop() {
     let before = parquet_files(&root).len();
     write(&weir, "cpu,host=b usage_idle=5 1700003600\n");
     std::thread::sleep(std::time::Duration::from_millis(2500));
-    assert_eq!(parquet_files(&root).len(), before, "disabled task wrote files");
+    assert_eq!(
+        parquet_files(&root).len(),
+        before,
+        "disabled task wrote files"
+    );
     let (ok, _, err) = cli(&weir, &["enable", "cpu_raw"]);
     assert!(ok, "{err}");
     write(&weir, "cpu,host=c usage_idle=6 1700007200\n");
-    weir_tests::wait_until(std::time::Duration::from_secs(15), "files after enable", || {
-        parquet_files(&root).len() > before
-    });
+    weir_tests::wait_until(
+        std::time::Duration::from_secs(15),
+        "files after enable",
+        || parquet_files(&root).len() > before,
+    );
 
     // SHOW TASKS lists it; drop removes it.
     let (_, body) = sql(&weir, "SHOW TASKS");
@@ -266,7 +323,10 @@ fn archive_task_lifecycle_define_restart_disable_enable_drop() {
     let (ok, out, err) = cli(&weir, &["drop", "cpu_raw"]);
     assert!(ok, "{err}");
     assert!(out.contains("dropped cpu_raw"));
-    let r = Client::new().get(weir.url("/api/v1/tasks/cpu_raw")).send().unwrap();
+    let r = Client::new()
+        .get(weir.url("/api/v1/tasks/cpu_raw"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     weir.kill9();
     weir.restart();
@@ -283,7 +343,13 @@ fn statements_that_cannot_run_yet_are_refused_and_not_stored() {
         "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) INTO cpu_1m FROM cpu GROUP BY time(1m), host END",
     );
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("cannot run continuous_query tasks yet"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot run continuous_query tasks yet"),
+        "{body}"
+    );
     let (_, body) = sql(&weir, "SHOW TASKS");
     assert_eq!(body["results"][0]["rows"], json!([]));
 }

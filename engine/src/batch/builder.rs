@@ -202,7 +202,9 @@ impl<'r> RequestBuilder<'r> {
                     }
                     if let Some(existing) = self.registry.lookup(self.db, &m.name, &key) {
                         if existing != kind {
-                            return Err(reject(conflict(&m.name, &key, existing, kind).to_string()));
+                            return Err(reject(
+                                conflict(&m.name, &key, existing, kind).to_string(),
+                            ));
                         }
                     } else if key == crate::schema::TIME_COLUMN {
                         return Err(reject(
@@ -220,7 +222,10 @@ impl<'r> RequestBuilder<'r> {
         // Phase 2: register new columns (another request may have raced us to a conflicting type).
         for slot in &mut self.slots {
             if let Slot::New(key, kind) = slot {
-                match self.registry.check_or_register(self.db, &m.name, key, *kind) {
+                match self
+                    .registry
+                    .check_or_register(self.db, &m.name, key, *kind)
+                {
                     Ok(changed) => self.registry_changed |= changed,
                     Err(conflict) => return Err(reject(conflict.to_string())),
                 }

@@ -14,7 +14,9 @@ use arrow::record_batch::RecordBatch;
 use crate::schema::{COLUMN_KIND_KEY, TIME_COLUMN};
 
 /// The union of the schemas: `time` first, then tags, then fields, each sorted by name.
-pub fn union_schema<'a>(schemas: impl IntoIterator<Item = &'a SchemaRef>) -> Result<SchemaRef, ArrowError> {
+pub fn union_schema<'a>(
+    schemas: impl IntoIterator<Item = &'a SchemaRef>,
+) -> Result<SchemaRef, ArrowError> {
     let mut fields: Vec<Arc<Field>> = Vec::new();
     for schema in schemas {
         for f in schema.fields() {

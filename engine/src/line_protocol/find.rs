@@ -81,7 +81,9 @@ mod tests {
 
     #[test]
     fn counts_equals_and_commas() {
-        let hay: Vec<u8> = (0..=255u8).chain(b"==,=\x01=,,\0=".iter().copied()).collect();
+        let hay: Vec<u8> = (0..=255u8)
+            .chain(b"==,=\x01=,,\0=".iter().copied())
+            .collect();
         for start in 0..hay.len() {
             for end in start..hay.len() {
                 let b = &hay[start..end];

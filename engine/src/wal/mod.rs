@@ -205,7 +205,10 @@ fn truncate(path: &Path, len: u64) -> Result<(), WalError> {
         path: path.to_path_buf(),
         source,
     };
-    let f = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io)?;
     f.set_len(len).map_err(io)?;
     f.sync_all().map_err(io)
 }

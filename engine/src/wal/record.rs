@@ -153,8 +153,24 @@ mod tests {
     #[test]
     fn round_trip_and_corruption() {
         let mut buf = Vec::new();
-        encode(&mut buf, 7, 123, Precision::Seconds, "db", "autogen", b"cpu v=1 1");
-        encode(&mut buf, 8, 124, Precision::Nanoseconds, "db2", "rp", b"m f=2i");
+        encode(
+            &mut buf,
+            7,
+            123,
+            Precision::Seconds,
+            "db",
+            "autogen",
+            b"cpu v=1 1",
+        );
+        encode(
+            &mut buf,
+            8,
+            124,
+            Precision::Nanoseconds,
+            "db2",
+            "rp",
+            b"m f=2i",
+        );
         let bytes = Bytes::from(buf.clone());
         let (r1, n1) = decode(&bytes).unwrap();
         assert_eq!(r1.seq, 7);

@@ -37,8 +37,13 @@ fn reopen(dir: &Path) -> (Wal, Vec<WalRecord>) {
 #[tokio::test]
 async fn appended_records_are_replayed_in_order_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    for policy in [FsyncPolicy::Always, FsyncPolicy::Interval(Duration::from_millis(5))] {
-        let sub = dir.path().join(format!("{policy:?}").replace(['(', ')', ' '], "_"));
+    for policy in [
+        FsyncPolicy::Always,
+        FsyncPolicy::Interval(Duration::from_millis(5)),
+    ] {
+        let sub = dir
+            .path()
+            .join(format!("{policy:?}").replace(['(', ')', ' '], "_"));
         let tracker = Arc::new(SeqTracker::default());
         let wal = Wal::open(config(&sub, policy, 1 << 20), Arc::clone(&tracker), |_| {}).unwrap();
         let mut seqs = Vec::new();
@@ -68,11 +73,18 @@ async fn appended_records_are_replayed_in_order_after_reopen() {
 async fn concurrent_appends_are_group_committed() {
     let dir = tempfile::tempdir().unwrap();
     let tracker = Arc::new(SeqTracker::default());
-    let wal = Wal::open(config(dir.path(), FsyncPolicy::Always, 1 << 20), tracker, |_| {}).unwrap();
+    let wal = Wal::open(
+        config(dir.path(), FsyncPolicy::Always, 1 << 20),
+        tracker,
+        |_| {},
+    )
+    .unwrap();
     let mut handles = Vec::new();
     for i in 0..200 {
         let wal = wal.clone();
-        handles.push(tokio::spawn(async move { wal.append(append("db", &format!("m v={i}"))).await }));
+        handles.push(tokio::spawn(async move {
+            wal.append(append("db", &format!("m v={i}"))).await
+        }));
     }
     let mut seqs = Vec::new();
     for h in handles {
@@ -96,7 +108,10 @@ async fn torn_tail_is_cut_off_and_later_records_survive() {
     // Tear the last record in half, as a crash in the middle of a write would.
     let seg = segment::list(dir.path()).unwrap().pop().unwrap();
     let len = std::fs::metadata(&seg.path).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&seg.path).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg.path)
+        .unwrap();
     f.set_len(len - 3).unwrap();
     drop(f);
     let (wal, records) = reopen(dir.path());

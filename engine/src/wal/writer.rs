@@ -201,10 +201,14 @@ impl WriterThread {
         // Registered before anyone learns the numbers, so the delivered watermark can never
         // pass a record that is written but not yet handed downstream.
         self.tracker.assign(first_seq, last_seq);
-        let mut result = self.active.file.write_all(&self.buf).map_err(|source| WalError::Io {
-            path: self.active.path.clone(),
-            source,
-        });
+        let mut result = self
+            .active
+            .file
+            .write_all(&self.buf)
+            .map_err(|source| WalError::Io {
+                path: self.active.path.clone(),
+                source,
+            });
         if result.is_ok() {
             self.active.len += self.buf.len() as u64;
             self.active.last_seq = last_seq;
@@ -255,10 +259,13 @@ impl WriterThread {
         if !self.active.dirty {
             return Ok(());
         }
-        self.active.file.sync_data().map_err(|source| WalError::Io {
-            path: self.active.path.clone(),
-            source,
-        })?;
+        self.active
+            .file
+            .sync_data()
+            .map_err(|source| WalError::Io {
+                path: self.active.path.clone(),
+                source,
+            })?;
         self.active.dirty = false;
         self.last_sync = Instant::now();
         self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
