@@ -84,7 +84,10 @@ async fn list_tasks(State(tasks): State<Arc<TaskManager>>) -> Response {
 async fn get_task(State(tasks): State<Arc<TaskManager>>, Path(name): Path<String>) -> Response {
     match tasks.get(&name) {
         Ok(Some(v)) => Json(v).into_response(),
-        Ok(None) => error(404, json!({ "error": format!("task {name:?} does not exist") })),
+        Ok(None) => error(
+            404,
+            json!({ "error": format!("task {name:?} does not exist") }),
+        ),
         Err(e) => error(500, json!({ "error": e.to_string() })),
     }
 }

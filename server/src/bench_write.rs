@@ -81,14 +81,21 @@ fn finish(body: &str, gzip: bool) -> Bytes {
 
 /// Runs the load and prints points/s and latency percentiles.
 pub fn run(url: &str, json: bool, args: BenchArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let bodies = Arc::new(generate_bodies(args.series, args.lines_per_request, args.gzip));
+    let bodies = Arc::new(generate_bodies(
+        args.series,
+        args.lines_per_request,
+        args.gzip,
+    ));
     let body_bytes: usize = bodies.iter().map(|(b, _)| b.len()).sum();
     let lines: usize = bodies.iter().map(|(_, n)| n).sum();
     eprintln!(
@@ -112,9 +119,14 @@ pub fn run(url: &str, json: bool, args: BenchArgs) -> ExitCode {
             .unwrap_or_default();
         let mut tasks = Vec::new();
         for _ in 0..args.connections.max(1) {
-            let (client, endpoint, bodies) = (client.clone(), endpoint.clone(), Arc::clone(&bodies));
-            let (stop, points, errors, next) =
-                (Arc::clone(&stop), Arc::clone(&points), Arc::clone(&errors), Arc::clone(&next));
+            let (client, endpoint, bodies) =
+                (client.clone(), endpoint.clone(), Arc::clone(&bodies));
+            let (stop, points, errors, next) = (
+                Arc::clone(&stop),
+                Arc::clone(&points),
+                Arc::clone(&errors),
+                Arc::clone(&next),
+            );
             let gzip = args.gzip;
             tasks.push(tokio::spawn(async move {
                 let mut lat = Vec::new();
@@ -133,7 +145,10 @@ pub fn run(url: &str, json: bool, args: BenchArgs) -> ExitCode {
                         Ok(r) => {
                             if errors.fetch_add(1, Ordering::Relaxed) == 0 {
                                 let status = r.status();
-                                eprintln!("first error: {status} {}", r.text().await.unwrap_or_default());
+                                eprintln!(
+                                    "first error: {status} {}",
+                                    r.text().await.unwrap_or_default()
+                                );
                             }
                         }
                         Err(e) => {

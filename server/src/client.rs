@@ -27,21 +27,29 @@ pub struct WriteArgs {
 pub fn write(url: &str, json: bool, args: WriteArgs) -> ExitCode {
     let mut body = Vec::new();
     let read = match args.file.as_deref() {
-        Some(p) if p.as_os_str() != "-" => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut body)),
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut body))
+        }
         _ => std::io::stdin().read_to_end(&mut body),
     };
     if let Err(e) = read {
         eprintln!("error: cannot read input: {e}");
         return ExitCode::FAILURE;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut query = vec![("db", args.db.clone()), ("precision", args.precision.clone())];
+    let mut query = vec![
+        ("db", args.db.clone()),
+        ("precision", args.precision.clone()),
+    ];
     if let Some(rp) = &args.rp {
         query.push(("rp", rp.clone()));
     }
@@ -72,7 +80,10 @@ pub fn write(url: &str, json: bool, args: WriteArgs) -> ExitCode {
     match result {
         Ok((status, _)) if status.is_success() => {
             if json {
-                println!("{}", serde_json::json!({ "status": status.as_u16(), "bytes": bytes }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "status": status.as_u16(), "bytes": bytes })
+                );
             }
             ExitCode::SUCCESS
         }
@@ -82,7 +93,10 @@ pub fn write(url: &str, json: bool, args: WriteArgs) -> ExitCode {
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
                 .unwrap_or(text);
             if json {
-                println!("{}", serde_json::json!({ "status": status.as_u16(), "error": message }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "status": status.as_u16(), "error": message })
+                );
             } else {
                 eprintln!("error: weir answered {status}: {message}");
             }
@@ -106,7 +120,11 @@ pub struct ExecArgs {
 }
 
 /// Calls the daemon's API: returns the status and the JSON body (or the text as a string).
-fn call(method: reqwest::Method, url: &str, body: Option<String>) -> Result<(u16, serde_json::Value), String> {
+fn call(
+    method: reqwest::Method,
+    url: &str,
+    body: Option<String>,
+) -> Result<(u16, serde_json::Value), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,17 +238,23 @@ pub fn tasks(url: &str, json: bool) -> ExitCode {
                 println!("{body}");
                 return ExitCode::SUCCESS;
             }
-            let columns: Vec<String> = ["name", "kind", "database", "status", "running", "modified"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
+            let columns: Vec<String> =
+                ["name", "kind", "database", "status", "running", "modified"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
             let rows: Vec<Vec<String>> = body
                 .get("tasks")
                 .and_then(|t| t.as_array())
                 .map(|tasks| {
                     tasks
                         .iter()
-                        .map(|t| columns.iter().map(|c| crate::table::cell(&t[c.as_str()])).collect())
+                        .map(|t| {
+                            columns
+                                .iter()
+                                .map(|c| crate::table::cell(&t[c.as_str()]))
+                                .collect()
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -247,13 +271,26 @@ pub fn tasks(url: &str, json: bool) -> ExitCode {
 
 /// `weir show NAME`.
 pub fn show(url: &str, json: bool, name: &str) -> ExitCode {
-    match call(reqwest::Method::GET, &api(url, &format!("/api/v1/tasks/{name}")), None) {
+    match call(
+        reqwest::Method::GET,
+        &api(url, &format!("/api/v1/tasks/{name}")),
+        None,
+    ) {
         Ok((200, body)) => {
             if json {
                 println!("{body}");
                 return ExitCode::SUCCESS;
             }
-            for key in ["name", "kind", "database", "status", "running", "created", "modified", "last_error"] {
+            for key in [
+                "name",
+                "kind",
+                "database",
+                "status",
+                "running",
+                "created",
+                "modified",
+                "last_error",
+            ] {
                 println!("{key:<10} {}", crate::table::cell(&body[key]));
             }
             println!("\nstatement:\n  {}", crate::table::cell(&body["statement"]));
@@ -281,7 +318,11 @@ pub fn show(url: &str, json: bool, name: &str) -> ExitCode {
 /// `weir enable|disable NAME`.
 pub fn set_status(url: &str, json: bool, name: &str, status: &str) -> ExitCode {
     let body = serde_json::json!({ "status": status }).to_string();
-    match call(reqwest::Method::PATCH, &api(url, &format!("/api/v1/tasks/{name}")), Some(body)) {
+    match call(
+        reqwest::Method::PATCH,
+        &api(url, &format!("/api/v1/tasks/{name}")),
+        Some(body),
+    ) {
         Ok((200 | 204, body)) => {
             if json {
                 println!("{body}");
@@ -300,7 +341,11 @@ pub fn set_status(url: &str, json: bool, name: &str, status: &str) -> ExitCode {
 
 /// `weir drop NAME`.
 pub fn drop_task(url: &str, json: bool, name: &str) -> ExitCode {
-    match call(reqwest::Method::DELETE, &api(url, &format!("/api/v1/tasks/{name}")), None) {
+    match call(
+        reqwest::Method::DELETE,
+        &api(url, &format!("/api/v1/tasks/{name}")),
+        None,
+    ) {
         Ok((204, _)) => {
             if json {
                 println!("{}", serde_json::json!({ "dropped": name }));

@@ -343,7 +343,9 @@ mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("invalid duration {s:?} ({e}); write e.g. \"5s\", \"100ms\", \"24h\""))
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write e.g. \"5s\", \"100ms\", \"24h\""
+            ))
         })
     }
 }
@@ -362,7 +364,10 @@ mod tests {
         assert_eq!(c.engine.series_ttl, Duration::from_secs(86400));
         assert_eq!(c.http.max_body_size, 25_000_000);
         assert_eq!(c.wal.fsync, FsyncMode::Always);
-        assert_eq!(c.resolve(&c.archive.url), PathBuf::from("./weir-data/archive"));
+        assert_eq!(
+            c.resolve(&c.archive.url),
+            PathBuf::from("./weir-data/archive")
+        );
     }
 
     #[test]

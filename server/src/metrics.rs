@@ -10,7 +10,10 @@ pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> S
     let mut out = String::new();
     let stats = pipeline.stats();
     let mut counter = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     };
     counter(
         "weir_ingest_requests_total",
@@ -38,14 +41,37 @@ pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> S
         stats.points_replayed.load(Ordering::Relaxed),
     );
     let wal = pipeline.wal().map(|w| w.stats()).unwrap_or_default();
-    counter("weir_wal_records_total", "Records appended to the write-ahead log.", wal.records_written);
-    counter("weir_wal_written_bytes_total", "Bytes appended to the write-ahead log.", wal.bytes_written);
-    counter("weir_wal_fsyncs_total", "fsync calls on the write-ahead log.", wal.fsyncs);
+    counter(
+        "weir_wal_records_total",
+        "Records appended to the write-ahead log.",
+        wal.records_written,
+    );
+    counter(
+        "weir_wal_written_bytes_total",
+        "Bytes appended to the write-ahead log.",
+        wal.bytes_written,
+    );
+    counter(
+        "weir_wal_fsyncs_total",
+        "fsync calls on the write-ahead log.",
+        wal.fsyncs,
+    );
     let mut gauge = |name: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     };
-    gauge("weir_wal_bytes", "Bytes of write-ahead log on disk.", wal.bytes_on_disk);
-    gauge("weir_wal_segments", "Write-ahead log segment files.", wal.segments);
+    gauge(
+        "weir_wal_bytes",
+        "Bytes of write-ahead log on disk.",
+        wal.bytes_on_disk,
+    );
+    gauge(
+        "weir_wal_segments",
+        "Write-ahead log segment files.",
+        wal.segments,
+    );
     gauge(
         "weir_batcher_buffered_rows",
         "Rows waiting to be cut into a batch.",
@@ -63,11 +89,29 @@ pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> S
 fn task_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
     let stats = tasks.stats_snapshot();
     let families: [(&str, &str, fn(&crate::tasks::model::TaskStats) -> u64); 5] = [
-        ("weir_task_points_in_total", "Points a task received.", |s| s.points_in.load(Ordering::Relaxed)),
-        ("weir_task_points_out_total", "Points a task emitted.", |s| s.points_out.load(Ordering::Relaxed)),
-        ("weir_task_windows_emitted_total", "Windows a task emitted.", |s| s.windows_emitted.load(Ordering::Relaxed)),
-        ("weir_task_points_late_total", "Points that arrived after their window closed.", |s| s.points_late.load(Ordering::Relaxed)),
-        ("weir_task_errors_total", "Errors of a task.", |s| s.errors.load(Ordering::Relaxed)),
+        (
+            "weir_task_points_in_total",
+            "Points a task received.",
+            |s| s.points_in.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_points_out_total",
+            "Points a task emitted.",
+            |s| s.points_out.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_windows_emitted_total",
+            "Windows a task emitted.",
+            |s| s.windows_emitted.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_points_late_total",
+            "Points that arrived after their window closed.",
+            |s| s.points_late.load(Ordering::Relaxed),
+        ),
+        ("weir_task_errors_total", "Errors of a task.", |s| {
+            s.errors.load(Ordering::Relaxed)
+        }),
     ];
     for (name, help, get) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -79,5 +123,7 @@ fn task_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
 
 /// Escapes a Prometheus label value.
 fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -11,6 +11,7 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
 use crate::tasks::archive_runner::ArchiveRunner;
+use crate::tasks::cq_runner::CqRunner;
 use crate::tasks::model::TaskKind;
 use crate::tasks::runtime::Runner;
 use crate::tasks::TaskManager;
@@ -23,7 +24,17 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
         state_dir: config.storage.dir.join("archives"),
         store: config.archive.store_config(),
     };
-    vec![(TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>)]
+    let cq = CqRunner {
+        influxdb_url: config.influxdb.url.clone(),
+        username: config.influxdb.username.clone(),
+        password: config.influxdb.password.clone(),
+        token: config.influxdb.token.clone(),
+        lateness: config.engine.lateness,
+    };
+    vec![
+        (TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>),
+        (TaskKind::ContinuousQuery, Arc::new(cq) as Arc<dyn Runner>),
+    ]
 }
 
 /// Why the daemon could not run.
@@ -70,7 +81,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Some(crate::tap::start(pipeline.router(), &path)?)
     };
     let store = weir_engine::store::Store::open(&config.storage.dir.join("store.redb"))?;
-    let tasks = Arc::new(TaskManager::new(store, Arc::clone(pipeline.router()), runners(&config)));
+    let tasks = Arc::new(TaskManager::new(
+        store,
+        Arc::clone(pipeline.router()),
+        runners(&config),
+    ));
     let resumed = tokio::task::block_in_place(|| tasks.resume())?;
     if resumed > 0 {
         tracing::info!(tasks = resumed, "resumed tasks");

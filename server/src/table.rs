@@ -60,7 +60,11 @@ pub fn render_result(v: &Value) -> Option<String> {
         .get("rows")?
         .as_array()?
         .iter()
-        .map(|r| r.as_array().map(|cells| cells.iter().map(cell).collect()).unwrap_or_default())
+        .map(|r| {
+            r.as_array()
+                .map(|cells| cells.iter().map(cell).collect())
+                .unwrap_or_default()
+        })
         .collect();
     Some(render(&columns, &rows))
 }
@@ -73,7 +77,10 @@ mod tests {
     fn aligns_columns() {
         let t = render(
             &["name".into(), "kind".into()],
-            &[vec!["cpu_1m".into(), "continuous_query".into()], vec!["a".into(), "archive".into()]],
+            &[
+                vec!["cpu_1m".into(), "continuous_query".into()],
+                vec!["a".into(), "archive".into()],
+            ],
         );
         assert_eq!(
             t,

@@ -10,7 +10,7 @@ use weir_sql::ast::{ArchiveSource, MeasurementName, Partitioning, TimeUnit};
 use weir_sql::Statement;
 
 use super::model::{TaskDef, TaskStats};
-use super::runtime::{Running, Runner, StartContext};
+use super::runtime::{Runner, Running, StartContext};
 
 /// Starts archives.
 #[derive(Debug, Clone)]
@@ -73,7 +73,8 @@ impl Runner for ArchiveRunner {
             Some(Partitioning::Hour) | None => Partition::Hour,
         };
         if let Some(d) = a.roll_every {
-            let nanos = u64::try_from(d.as_nanos()).map_err(|_| "ROLL EVERY must be positive".to_string())?;
+            let nanos = u64::try_from(d.as_nanos())
+                .map_err(|_| "ROLL EVERY must be positive".to_string())?;
             spec.roll_every = std::time::Duration::from_nanos(nanos);
         }
         spec.time_unit = match a.time_unit {
@@ -94,8 +95,13 @@ impl Runner for ArchiveRunner {
             roll = spec.roll_every,
             unit = spec.time_unit,
         );
-        let sink = block_on(ArchiveSink::start(spec, &ctx.router, &self.state_dir, &self.store))
-            .map_err(|e| format!("cannot start archive {}: {e}", a.name))?;
+        let sink = block_on(ArchiveSink::start(
+            spec,
+            &ctx.router,
+            &self.state_dir,
+            &self.store,
+        ))
+        .map_err(|e| format!("cannot start archive {}: {e}", a.name))?;
         Ok(Box::new(RunningArchive {
             sink: Mutex::new(Some(sink)),
             router: Arc::clone(&ctx.router),
@@ -140,7 +146,9 @@ impl Running for RunningArchive {
         use std::sync::atomic::Ordering::Relaxed;
         if let Some(sink) = self.sink.lock().as_ref() {
             let s = sink.stats();
-            self.stats.points_out.store(s.rows_written.load(Relaxed), Relaxed);
+            self.stats
+                .points_out
+                .store(s.rows_written.load(Relaxed), Relaxed);
         }
     }
 
