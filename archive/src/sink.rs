@@ -696,7 +696,15 @@ fn split_by_partition(
     partition: crate::spec::Partition,
 ) -> Vec<(i64, RecordBatch)> {
     let Some(time) = batch.column_by_name(TIME_COLUMN) else {
+        tracing::error!("archive: a batch without a time column; its rows are not archived");
         return Vec::new();
+    };
+    let time = match arrow::compute::cast(time, &weir_engine::schema::time_type()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "archive: unusable time column; rows not archived");
+            return Vec::new();
+        }
     };
     let Some(time) = time.as_primitive_opt::<TimestampNanosecondType>() else {
         return Vec::new();

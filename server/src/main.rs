@@ -22,7 +22,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "weir", version, about)]
 struct Cli {
     /// URL of the weir daemon, for client commands.
-    #[arg(long, global = true, env = "WEIR_URL", default_value = "http://127.0.0.1:9092")]
+    #[arg(
+        long,
+        global = true,
+        env = "WEIR_URL",
+        default_value = "http://127.0.0.1:9092"
+    )]
     url: String,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
@@ -73,7 +78,10 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e.to_string()),
             };
             init_logging(&config.log);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => return fail(&format!("cannot start the runtime: {e}")),
             };

@@ -86,9 +86,16 @@ pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> S
     out
 }
 
+/// A per-task counter family: name, help, and how to read it from the stats.
+type Family = (
+    &'static str,
+    &'static str,
+    fn(&crate::tasks::model::TaskStats) -> u64,
+);
+
 fn task_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
     let stats = tasks.stats_snapshot();
-    let families: [(&str, &str, fn(&crate::tasks::model::TaskStats) -> u64); 5] = [
+    let families: [Family; 5] = [
         (
             "weir_task_points_in_total",
             "Points a task received.",

@@ -281,12 +281,16 @@ fn bodies_over_the_limit_get_413() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..10)
         .map(|_| Ok("m v=1 1\n".repeat(100).into_bytes()))
         .collect();
-    let r = Client::new()
+    // The server may answer 413 and close before the client has sent everything; both
+    // outcomes refuse the body.
+    match Client::new()
         .post(weir.url("/write?db=l"))
         .body(reqwest::blocking::Body::new(ChunkReader::new(chunks)))
         .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413);
+    {
+        Ok(r) => assert_eq!(r.status().as_u16(), 413),
+        Err(e) => assert!(e.is_body() || e.is_request(), "unexpected error {e}"),
+    }
     // Nothing of the refused bodies was stored; a small one still works.
     assert_eq!(post(&weir, "/write?db=l", "ok v=1 1\n").0, 204);
     assert_eq!(wait_for_tap(&weir, 1), vec!["ok v=1.0 1"]);

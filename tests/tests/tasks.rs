@@ -335,7 +335,7 @@ fn archive_task_lifecycle_define_restart_disable_enable_drop() {
 }
 
 #[test]
-fn statements_that_cannot_run_yet_are_refused_and_not_stored() {
+fn continuous_queries_without_influxdb_are_refused_and_not_stored() {
     let dir = tempfile::tempdir().unwrap();
     let weir = Weir::start(dir.path(), &[]);
     let (status, body) = sql(

@@ -5,6 +5,7 @@
 //! On start every enabled task is resumed from the store.
 
 pub mod archive_runner;
+pub mod cq_runner;
 pub mod model;
 pub mod runtime;
 
@@ -79,7 +80,11 @@ fn now_rfc3339() -> String {
 
 impl TaskManager {
     /// A manager over `store`, starting tasks with `runners` (by kind).
-    pub fn new(store: Store, router: Arc<Router>, runners: Vec<(TaskKind, Arc<dyn Runner>)>) -> Self {
+    pub fn new(
+        store: Store,
+        router: Arc<Router>,
+        runners: Vec<(TaskKind, Arc<dyn Runner>)>,
+    ) -> Self {
         Self {
             store,
             router,
@@ -138,7 +143,12 @@ impl TaskManager {
         )
     }
 
-    fn start(&self, def: &TaskDef, stmt: &Statement, stats: &Arc<TaskStats>) -> Result<Box<dyn Running>, String> {
+    fn start(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        stats: &Arc<TaskStats>,
+    ) -> Result<Box<dyn Running>, String> {
         let runner = self.runners.get(def.kind.as_str()).ok_or_else(|| {
             format!(
                 "CREATE {} is parsed and validated, but this build of weir cannot run {} tasks yet",
@@ -158,11 +168,13 @@ impl TaskManager {
 
     /// Executes `;`-separated statements in order. Stops at the first failing statement;
     /// the statements before it stay applied and are listed in the failure.
-    pub fn execute(&self, text: &str) -> Result<Vec<Value>, ExecFailure> {
-        let stmts = weir_sql::parse_statements(text).map_err(|e| ExecFailure {
-            statement_text: Some(e.statement_text.clone()),
-            error: ExecError::Parse(e),
-            applied: Vec::new(),
+    pub fn execute(&self, text: &str) -> Result<Vec<Value>, Box<ExecFailure>> {
+        let stmts = weir_sql::parse_statements(text).map_err(|e| {
+            Box::new(ExecFailure {
+                statement_text: Some(e.statement_text.clone()),
+                error: ExecError::Parse(e),
+                applied: Vec::new(),
+            })
         })?;
         let _serial = self.exec.lock();
         let mut results = Vec::with_capacity(stmts.len());
@@ -170,11 +182,11 @@ impl TaskManager {
             match self.execute_one(index, stmt) {
                 Ok(v) => results.push(v),
                 Err(error) => {
-                    return Err(ExecFailure {
+                    return Err(Box::new(ExecFailure {
                         error,
                         statement_text: Some(stmt.to_string()),
                         applied: results,
-                    })
+                    }))
                 }
             }
         }
@@ -261,7 +273,9 @@ impl TaskManager {
             database: database.to_string(),
             statement: stmt.to_string(),
             status: Status::Enabled,
-            created: existing.as_ref().map_or_else(|| now.clone(), |e| e.created.clone()),
+            created: existing
+                .as_ref()
+                .map_or_else(|| now.clone(), |e| e.created.clone()),
             modified: now,
         };
         // Stop the old version first: two runtimes of one task must never share a subscription.
@@ -283,9 +297,13 @@ impl TaskManager {
             return Err(e.into());
         }
         self.stats.lock().insert(name.to_string(), stats);
-        self.active.lock().insert(name.to_string(), Active { running });
+        self.active
+            .lock()
+            .insert(name.to_string(), Active { running });
         tracing::info!(task = %name, kind = kind.as_str(), "task created");
-        Ok(json!({ if existing.is_some() { "replaced" } else { "created" }: name, "kind": kind.as_str() }))
+        Ok(
+            json!({ if existing.is_some() { "replaced" } else { "created" }: name, "kind": kind.as_str() }),
+        )
     }
 
     fn restart_previous(&self, previous: Option<&TaskDef>) {
@@ -297,13 +315,21 @@ impl TaskManager {
             if let Some(stmt) = stmts.first() {
                 let stats = self.stats_for(&def.name);
                 if let Ok(running) = self.start(def, stmt, &stats) {
-                    self.active.lock().insert(def.name.clone(), Active { running });
+                    self.active
+                        .lock()
+                        .insert(def.name.clone(), Active { running });
                 }
             }
         }
     }
 
-    fn drop(&self, index: usize, kind: ObjectKind, name: &str, if_exists: bool) -> Result<Value, ExecError> {
+    fn drop(
+        &self,
+        index: usize,
+        kind: ObjectKind,
+        name: &str,
+        if_exists: bool,
+    ) -> Result<Value, ExecError> {
         if kind == ObjectKind::Handler {
             let existing: Option<HandlerDef> = self.store.get(Table::Handlers, name)?;
             return match existing {
@@ -312,14 +338,20 @@ impl TaskManager {
                     Ok(json!({ "dropped": name, "kind": "handler" }))
                 }
                 None if if_exists => Ok(json!({ "dropped": Value::Null })),
-                None => Err(ExecError::NotFound { what: "handler", name: name.to_string() }),
+                None => Err(ExecError::NotFound {
+                    what: "handler",
+                    name: name.to_string(),
+                }),
             };
         }
         if kind == ObjectKind::Function {
             return if if_exists {
                 Ok(json!({ "dropped": Value::Null }))
             } else {
-                Err(ExecError::NotFound { what: "function", name: name.to_string() })
+                Err(ExecError::NotFound {
+                    what: "function",
+                    name: name.to_string(),
+                })
             };
         }
         let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
@@ -327,7 +359,10 @@ impl TaskManager {
             return if if_exists {
                 Ok(json!({ "dropped": Value::Null }))
             } else {
-                Err(ExecError::NotFound { what: "task", name: name.to_string() })
+                Err(ExecError::NotFound {
+                    what: "task",
+                    name: name.to_string(),
+                })
             };
         };
         let wanted = match kind {
@@ -341,7 +376,11 @@ impl TaskManager {
             if w != def.kind {
                 return Err(ExecError::Invalid {
                     index,
-                    reason: format!("{name:?} is a {}, not a {}; use DROP TASK {name}", def.kind.as_str(), w.as_str()),
+                    reason: format!(
+                        "{name:?} is a {}, not a {}; use DROP TASK {name}",
+                        def.kind.as_str(),
+                        w.as_str()
+                    ),
                 });
             }
         }
@@ -353,7 +392,10 @@ impl TaskManager {
     pub fn delete_task(&self, name: &str) -> Result<(), ExecError> {
         let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
         if existing.is_none() {
-            return Err(ExecError::NotFound { what: "task", name: name.to_string() });
+            return Err(ExecError::NotFound {
+                what: "task",
+                name: name.to_string(),
+            });
         }
         if let Some(active) = self.active.lock().remove(name) {
             active.running.stop();
@@ -366,10 +408,13 @@ impl TaskManager {
 
     /// Enables or disables a task.
     pub fn set_status(&self, name: &str, status: Status) -> Result<TaskDef, ExecError> {
-        let mut def: TaskDef = self
-            .store
-            .get(Table::Tasks, name)?
-            .ok_or_else(|| ExecError::NotFound { what: "task", name: name.to_string() })?;
+        let mut def: TaskDef =
+            self.store
+                .get(Table::Tasks, name)?
+                .ok_or_else(|| ExecError::NotFound {
+                    what: "task",
+                    name: name.to_string(),
+                })?;
         if def.status == status {
             return Ok(def);
         }
@@ -389,7 +434,9 @@ impl TaskManager {
                 let running = self
                     .start(&def, stmt, &stats)
                     .map_err(|reason| ExecError::Invalid { index: 0, reason })?;
-                self.active.lock().insert(name.to_string(), Active { running });
+                self.active
+                    .lock()
+                    .insert(name.to_string(), Active { running });
             }
         }
         def.status = status;
@@ -472,25 +519,49 @@ impl TaskManager {
                 .map(|(_, d)| json!([d.name, d.database, d.status.as_str(), d.statement]))
                 .collect()
         };
-        let table = |columns: &[&str], rows: Vec<Value>| json!({ "columns": columns, "rows": rows });
+        let table =
+            |columns: &[&str], rows: Vec<Value>| json!({ "columns": columns, "rows": rows });
         Ok(match show {
             Show::Tasks => table(
-                &["name", "kind", "database", "status", "running", "created", "modified"],
+                &[
+                    "name", "kind", "database", "status", "running", "created", "modified",
+                ],
                 tasks
                     .iter()
                     .map(|(_, d)| {
                         let s = self.summary(d);
-                        json!([s["name"], s["kind"], s["database"], s["status"], s["running"], s["created"], s["modified"]])
+                        json!([
+                            s["name"],
+                            s["kind"],
+                            s["database"],
+                            s["status"],
+                            s["running"],
+                            s["created"],
+                            s["modified"]
+                        ])
                     })
                     .collect(),
             ),
-            Show::Task(name) => self
-                .get(name)?
-                .ok_or_else(|| ExecError::NotFound { what: "task", name: name.clone() })?,
-            Show::ContinuousQueries => table(&["name", "database", "status", "query"], of_kind(TaskKind::ContinuousQuery)),
-            Show::Alerts => table(&["name", "database", "status", "query"], of_kind(TaskKind::Alert)),
-            Show::Archives => table(&["name", "database", "status", "query"], of_kind(TaskKind::Archive)),
-            Show::BatchQueries => table(&["name", "database", "status", "query"], of_kind(TaskKind::BatchQuery)),
+            Show::Task(name) => self.get(name)?.ok_or_else(|| ExecError::NotFound {
+                what: "task",
+                name: name.clone(),
+            })?,
+            Show::ContinuousQueries => table(
+                &["name", "database", "status", "query"],
+                of_kind(TaskKind::ContinuousQuery),
+            ),
+            Show::Alerts => table(
+                &["name", "database", "status", "query"],
+                of_kind(TaskKind::Alert),
+            ),
+            Show::Archives => table(
+                &["name", "database", "status", "query"],
+                of_kind(TaskKind::Archive),
+            ),
+            Show::BatchQueries => table(
+                &["name", "database", "status", "query"],
+                of_kind(TaskKind::BatchQuery),
+            ),
             Show::Handlers => {
                 let handlers = self.store.list::<HandlerDef>(Table::Handlers)?;
                 table(
@@ -503,7 +574,8 @@ impl TaskManager {
             }
             Show::Topics => {
                 let handlers = self.store.list::<HandlerDef>(Table::Handlers)?;
-                let mut topics: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+                let mut topics: std::collections::BTreeMap<String, Vec<String>> =
+                    Default::default();
                 for (_, h) in handlers {
                     topics.entry(h.topic).or_default().push(h.name);
                 }
