@@ -347,7 +347,7 @@ fn continuous_queries_without_influxdb_are_refused_and_not_stored() {
         body["error"]
             .as_str()
             .unwrap()
-            .contains("cannot run continuous_query tasks yet"),
+            .contains("writes INTO telegraf..cpu_1m; configure [influxdb] url"),
         "{body}"
     );
     let (_, body) = sql(&weir, "SHOW TASKS");
