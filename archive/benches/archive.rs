@@ -4,6 +4,7 @@
 //! router delivers them.
 //!
 //! `cargo bench -p weir-archive --bench archive`; prints bytes per row once.
+//! `ARCHIVE_EXPERIMENTS=1` also prints the size per column under other encodings.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -75,6 +76,92 @@ fn data(series: usize, points: usize, decimals: Option<i32>) -> RecordBatch {
     RecordBatch::try_new(schema, cols).unwrap()
 }
 
+fn experiments(batch: &RecordBatch) {
+    use parquet::basic::{Compression, Encoding, ZstdLevel};
+    use parquet::file::properties::{EnabledStatistics, WriterProperties};
+    use parquet::schema::types::ColumnPath;
+    let mut columns = Columns::new();
+    record_columns(&mut columns, &batch.schema());
+    let schema = file_schema(&columns, TimeUnitSpec::Ns);
+    let sorted = sorted_rows(std::slice::from_ref(batch), &schema).unwrap();
+    type Variant<'a> = (&'a str, Box<dyn Fn() -> WriterProperties + 'a>);
+    let variants: Vec<Variant> = vec![
+        (
+            "weir (dictionary, byte-stream-split fallback)",
+            Box::new(|| weir_archive::encode::writer_properties(&sorted.schema(), vec![])),
+        ),
+        (
+            "float dict 1:zstd1",
+            Box::new(|| {
+                WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+                    .set_statistics_enabled(EnabledStatistics::Page)
+                    .set_dictionary_page_size_limit(8 << 20)
+                    .set_column_dictionary_enabled(ColumnPath::from("time"), false)
+                    .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED)
+                    .build()
+            }),
+        ),
+        (
+            "float dict+bss fallback 1MB",
+            Box::new(|| {
+                let mut b = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+                    .set_statistics_enabled(EnabledStatistics::Page)
+                    .set_column_dictionary_enabled(ColumnPath::from("time"), false)
+                    .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
+                for c in ["usage", "value"] {
+                    b = b.set_column_encoding(ColumnPath::from(c), Encoding::BYTE_STREAM_SPLIT);
+                }
+                b.build()
+            }),
+        ),
+        (
+            "float dict+bss fallback 256KB",
+            Box::new(|| {
+                let mut b = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap()))
+                    .set_statistics_enabled(EnabledStatistics::Page)
+                    .set_column_dictionary_enabled(ColumnPath::from("time"), false)
+                    .set_column_encoding(ColumnPath::from("time"), Encoding::DELTA_BINARY_PACKED);
+                for c in ["usage", "value"] {
+                    b = b
+                        .set_column_encoding(ColumnPath::from(c), Encoding::BYTE_STREAM_SPLIT)
+                        .set_column_dictionary_page_size_limit(ColumnPath::from(c), 256 << 10);
+                }
+                b.build()
+            }),
+        ),
+    ];
+    for (name, props) in variants {
+        let t = std::time::Instant::now();
+        let mut out = Vec::new();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(&mut out, sorted.schema(), Some(props())).unwrap();
+        w.write(&sorted).unwrap();
+        let md = w.close().unwrap();
+        let el = t.elapsed();
+        let rg = md.row_group(0);
+        let cols: Vec<String> = rg
+            .columns()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}={:.2}",
+                    c.column_path(),
+                    c.compressed_size() as f64 / sorted.num_rows() as f64
+                )
+            })
+            .collect();
+        println!(
+            "  {name}: {:.2} B/row ({}) encode {:?}",
+            out.len() as f64 / sorted.num_rows() as f64,
+            cols.join(" "),
+            el
+        );
+    }
+}
+
 fn encode(batches: &[RecordBatch], columns: &Columns) -> usize {
     let schema = file_schema(columns, TimeUnitSpec::Ns);
     let sorted = sorted_rows(batches, &schema).unwrap();
@@ -101,6 +188,9 @@ fn bench(c: &mut Criterion) {
             "archive/{label}: {rows} rows, {bytes} bytes, {:.2} bytes/row (2 float fields + 1 tag, ns time with jitter)",
             bytes as f64 / rows as f64
         );
+        if std::env::var("ARCHIVE_EXPERIMENTS").is_ok() {
+            experiments(&batch);
+        }
         g.bench_function(format!("sort+encode 1M rows {label}"), |b| {
             b.iter(|| encode(&batches, &columns))
         });

@@ -245,8 +245,8 @@ fn tag_ranks(col: &ArrayRef) -> Result<Vec<u32>, ArchiveError> {
         .collect())
 }
 
-/// Writer settings: zstd, page statistics, delta-encoded time and integers, byte-stream-split
-/// floats (random-walk metrics compress far better), dictionaries for tags and strings.
+/// Writer settings: zstd, page statistics, delta-encoded time and integers, floats dictionary
+/// encoded falling back to byte-stream-split, dictionaries for tags and strings.
 pub fn writer_properties(schema: &Schema, metadata: Vec<(String, String)>) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -268,9 +268,10 @@ pub fn writer_properties(schema: &Schema, metadata: Vec<(String, String)>) -> Wr
                     .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
             }
             DataType::Float64 => {
-                b = b
-                    .set_column_dictionary_enabled(path.clone(), false)
-                    .set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
+                // Dictionary first (gauges with few decimals repeat values: 13.3 -> 8.2
+                // bytes per 2-float row in the bench); a column whose dictionary outgrows
+                // its page limit falls back to byte-stream-split, best for noisy floats.
+                b = b.set_column_encoding(path, Encoding::BYTE_STREAM_SPLIT);
             }
             _ => {}
         }

@@ -23,7 +23,6 @@ const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 /// Points the query API at the archive root of `config` (`[archive] url`, relative paths
 /// against `[storage] dir`; S3 credentials from the `AWS_*` environment). `serve` calls it
 /// once at start; without the call the root is taken from the defaults and `WEIR_*` variables.
-#[allow(dead_code)] // until `serve` calls it (one line, owned by the serve module)
 pub fn configure(config: &crate::config::Config) -> Result<(), ArchiveError> {
     let q = open(config)?;
     let _ = ARCHIVE.set(Arc::new(q));

@@ -51,6 +51,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Store(#[from] weir_engine::store::StoreError),
+    #[error("archive: {0}")]
+    Archive(#[from] weir_archive::ArchiveError),
     #[error("HTTP server failed: {0}")]
     Http(std::io::Error),
 }
@@ -72,6 +74,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         },
         Arc::new(SystemClock),
     )?);
+
+    crate::query_api::configure(&config)?;
 
     // Subscribers first: replay delivers to them.
     let tap = if config.debug.tap.is_empty() {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weir_engine::lp_encode::encode_batch;
-use weir_engine::router::{Router, Subscription, SubscriptionSpec};
+use weir_engine::router::{Delivery, Router, Subscription, SubscriptionSpec};
 
 const MARKER: &str = "# weir-tap seq=";
 
@@ -78,25 +78,71 @@ fn recover(path: &Path) -> std::io::Result<(File, u64)> {
     Ok((file, cursor))
 }
 
+/// Which held deliveries can be written now, and the watermark the file reaches with them.
+///
+/// The file must hold exactly the records up to the watermark it records: a delivery that
+/// contains a record above the router's delivered watermark (another measurement's older
+/// records are still in flight) waits, and the watermark stops below every delivery that waits.
+fn split_writable(held: Vec<Delivery>, delivered: u64) -> (Vec<Delivery>, Vec<Delivery>, u64) {
+    let mut w = delivered;
+    loop {
+        let lowest_waiting = held
+            .iter()
+            .filter(|d| d.batch.max_seq > w)
+            .map(|d| d.batch.min_seq.saturating_sub(1))
+            .min();
+        match lowest_waiting {
+            Some(h) if h < w => w = h,
+            _ => break,
+        }
+    }
+    let (write, keep): (Vec<_>, Vec<_>) = held.into_iter().partition(|d| d.batch.max_seq <= w);
+    (write, keep, w)
+}
+
 async fn run(mut sub: Subscription, file: File, path: PathBuf) {
     let mut file = Some(file);
-    while let Some(first) = sub.deliveries.recv().await {
-        let mut deliveries = vec![first];
-        while let Ok(d) = sub.deliveries.try_recv() {
-            deliveries.push(d);
+    let mut held: Vec<Delivery> = Vec::new();
+    let mut recorded = None;
+    let mut closed = false;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    while !(closed && held.is_empty()) {
+        if !closed {
+            tokio::select! {
+                d = sub.deliveries.recv() => match d {
+                    Some(d) => held.push(d),
+                    None => closed = true,
+                },
+                _ = tick.tick() => {}
+            }
+            while let Ok(d) = sub.deliveries.try_recv() {
+                held.push(d);
+            }
         }
-        let Some(last) = deliveries.last().map(|d| d.ordinal) else {
+        let delivered = sub.acker.watermark_after(u64::MAX);
+        let (write, keep, watermark) = split_writable(std::mem::take(&mut held), delivered);
+        held = keep;
+        if write.is_empty() && recorded == Some(watermark) {
+            if closed {
+                // Nothing more will arrive and what is held can never be written.
+                break;
+            }
             continue;
+        }
+        // Acknowledge up to the first delivery still waiting.
+        let first_waiting = held.iter().map(|d| d.ordinal).min();
+        let ack = match first_waiting {
+            Some(o) => o.saturating_sub(1),
+            None => write.iter().map(|d| d.ordinal).max().unwrap_or(0),
         };
         let mut out = Vec::new();
-        for d in &deliveries {
+        for d in &write {
             let b = &d.batch;
             out.extend_from_slice(format!("# db={} rp={}\n", b.db, b.rp).as_bytes());
             if let Err(e) = encode_batch(&mut out, &b.measurement, &b.batch, &[]) {
                 tracing::error!(error = %e, "debug tap cannot encode a batch");
             }
         }
-        let watermark = sub.acker.watermark_after(last);
         let Some(f) = file.take() else { break };
         let written = tokio::task::spawn_blocking(move || {
             let mut f = f;
@@ -112,7 +158,10 @@ async fn run(mut sub: Subscription, file: File, path: PathBuf) {
         match written {
             Ok((f, Ok(()))) => {
                 file = Some(f);
-                sub.acker.durable_through(last);
+                recorded = Some(watermark);
+                if ack > 0 {
+                    sub.acker.durable_through(ack);
+                }
             }
             Ok((_, Err(e))) => {
                 // Not acknowledged: the log keeps the points, and a restart writes them again.
