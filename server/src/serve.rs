@@ -11,6 +11,7 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
 use crate::tasks::archive_runner::ArchiveRunner;
+use crate::tasks::batch_runner::BatchRunner;
 use crate::tasks::cq_runner::CqRunner;
 use crate::tasks::model::TaskKind;
 use crate::tasks::runtime::Runner;
@@ -34,6 +35,14 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
     vec![
         (TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>),
         (TaskKind::ContinuousQuery, Arc::new(cq) as Arc<dyn Runner>),
+        (
+            TaskKind::BatchQuery,
+            Arc::new(BatchRunner {
+                influxdb_url: config.influxdb.url.clone(),
+                username: config.influxdb.username.clone(),
+                password: config.influxdb.password.clone(),
+            }) as Arc<dyn Runner>,
+        ),
     ]
 }
 

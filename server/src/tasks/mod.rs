@@ -5,6 +5,7 @@
 //! On start every enabled task is resumed from the store.
 
 pub mod archive_runner;
+pub mod batch_runner;
 pub mod cq_runner;
 pub mod model;
 pub mod runtime;

@@ -1,0 +1,1056 @@
+//! Running `CREATE BATCH QUERY` tasks: on a schedule, send the SELECT (without `INTO`) to
+//! InfluxDB's `/query` API and write the rows it returns back to InfluxDB as line protocol,
+//! into the `INTO` measurement (what an InfluxDB continuous query or a Kapacitor batch task
+//! does).
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use weir_sql::ast::{BinaryOp, Expr, Schedule, Select, TargetMeasurement};
+use weir_sql::Statement;
+
+use super::model::{TaskDef, TaskStats};
+use super::runtime::{Runner, Running, StartContext};
+
+/// Starts batch queries.
+#[derive(Debug, Clone)]
+pub struct BatchRunner {
+    /// `[influxdb] url`: where the queries go and the results are written.
+    pub influxdb_url: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// What one batch query does, fixed at start.
+#[derive(Debug)]
+struct BatchPlan {
+    name: String,
+    database: String,
+    schedule: When,
+    /// The InfluxQL sent (the SELECT without `INTO`).
+    query: String,
+    /// `None` for `INTO :MEASUREMENT` (each series keeps its name).
+    measurement: Option<String>,
+    target_db: String,
+    target_rp: Option<String>,
+    query_url: String,
+    write_url: String,
+    influxdb_url: String,
+    username: String,
+    password: String,
+    /// Columns whose values are floats even when InfluxDB's JSON shows them without a
+    /// fraction (`50` for 50.0): known from the SELECT, and learned from earlier answers.
+    float_columns: Mutex<HashSet<String>>,
+    /// Columns that have the type of a source field, `(column, field)`: their types come
+    /// from `SHOW FIELD KEYS` before each run.
+    typed_columns: Vec<(String, String)>,
+    /// `SHOW FIELD KEYS FROM <source>`, one per measurement source.
+    field_keys_queries: Vec<String>,
+}
+
+/// Functions whose result is a float whatever the type of their input.
+const FLOAT_FUNCTIONS: &[&str] = &[
+    "mean",
+    "median",
+    "stddev",
+    "integral",
+    "derivative",
+    "non_negative_derivative",
+    "moving_average",
+    "exponential_moving_average",
+    "double_exponential_moving_average",
+    "triple_exponential_moving_average",
+    "triple_exponential_derivative",
+    "relative_strength_index",
+    "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average",
+    "chande_momentum_oscillator",
+    "holt_winters",
+    "holt_winters_with_fit",
+    "sqrt",
+    "ln",
+    "log",
+    "log2",
+    "log10",
+    "exp",
+    "pow",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+];
+
+/// Functions whose result has the type of the field they read.
+const SAME_TYPE_FUNCTIONS: &[&str] = &[
+    "max",
+    "min",
+    "first",
+    "last",
+    "sum",
+    "percentile",
+    "mode",
+    "sample",
+    "distinct",
+    "spread",
+    "difference",
+    "non_negative_difference",
+    "cumulative_sum",
+    "top",
+    "bottom",
+    "abs",
+];
+
+/// The output columns of `select` that always hold floats, and those whose type is that of
+/// a source field: `(column, field)` (InfluxDB's column names: the field's name, duplicates
+/// suffixed `_1`, `_2`, ...).
+fn column_types(select: &Select) -> (HashSet<String>, Vec<(String, String)>) {
+    let mut used: HashSet<String> = HashSet::new();
+    let mut floats = HashSet::new();
+    let mut typed = Vec::new();
+    for f in &select.fields {
+        let base = f.name();
+        let mut name = base.clone();
+        let mut k = 1;
+        while used.contains(&name) {
+            name = format!("{base}_{k}");
+            k += 1;
+        }
+        used.insert(name.clone());
+        let is_float = match &f.expr {
+            Expr::Call(c) => FLOAT_FUNCTIONS.contains(&c.name.as_str()),
+            Expr::Binary { op, .. } => *op == BinaryOp::Div,
+            _ => false,
+        };
+        let field = match &f.expr {
+            Expr::VarRef(v) => Some(v.name.clone()),
+            Expr::Call(c) if SAME_TYPE_FUNCTIONS.contains(&c.name.as_str()) => {
+                match c.args.first() {
+                    Some(Expr::VarRef(v)) => Some(v.name.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        if is_float {
+            floats.insert(name);
+        } else if let Some(field) = field {
+            typed.push((name, field));
+        }
+    }
+    (floats, typed)
+}
+
+impl BatchPlan {
+    fn describe(&self) -> String {
+        let when = match &self.schedule {
+            When::Every { every, offset } => {
+                format!("runs at every t where (t - {offset}ns) % {every}ns == 0")
+            }
+            When::Cron { text, .. } => format!("runs on CRON '{text}' (UTC)"),
+        };
+        format!(
+            "batch query {name} on {db}: {when} \
+             (wall clock; a run still going when the next is due makes that one skipped); \
+             each run sends to {url}/query?db={db}: {query}; and writes the rows INTO {tdb}.{trp}.{m} \
+             via {url}/write",
+            name = self.name,
+            db = self.database,
+            url = self.influxdb_url,
+            query = self.query,
+            tdb = self.target_db,
+            trp = self.target_rp.as_deref().unwrap_or(""),
+            m = self.measurement.as_deref().unwrap_or(":MEASUREMENT"),
+        )
+    }
+}
+
+fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPlan, String> {
+    let Statement::CreateBatchQuery(b) = stmt else {
+        return Err(format!(
+            "{} is not a CREATE BATCH QUERY statement",
+            def.name
+        ));
+    };
+    let schedule = match &b.schedule {
+        Schedule::Every { every, offset } => {
+            let every = every.as_nanos();
+            if every <= 0 {
+                return Err(format!("batch query {}: EVERY must be positive", b.name));
+            }
+            When::Every {
+                every,
+                offset: offset.map_or(0, weir_sql::duration::Duration::as_nanos),
+            }
+        }
+        Schedule::Cron(text) => When::Cron {
+            text: text.clone(),
+            cron: Cron::parse(text)?,
+        },
+    };
+    if b.select.from_archive {
+        return Err("FROM ARCHIVE batch queries are not supported yet".into());
+    }
+    let Some(target) = &b.select.target else {
+        return Err(format!("batch query {} needs an INTO clause", b.name));
+    };
+    let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
+    if url.is_empty() {
+        return Err(format!(
+            "batch query {} queries InfluxDB; configure [influxdb] url",
+            b.name
+        ));
+    }
+    let (floats, typed_columns) = column_types(&b.select);
+    let mut select = b.select.clone();
+    select.target = None;
+    let query = select.to_string();
+    let target_db = target
+        .database
+        .clone()
+        .unwrap_or_else(|| b.database.clone());
+    let target_rp = target.retention_policy.clone();
+    let measurement = match &target.measurement {
+        TargetMeasurement::Name(n) => Some(n.clone()),
+        TargetMeasurement::Source => None,
+    };
+    let query_url = format!(
+        "{url}/query?db={}&epoch=ns&q={}",
+        urlencode(&b.database),
+        urlencode(&query)
+    );
+    let mut write_url = format!("{url}/write?db={}&precision=ns", urlencode(&target_db));
+    if let Some(rp) = &target_rp {
+        write_url.push_str("&rp=");
+        write_url.push_str(&urlencode(rp));
+    }
+    Ok(BatchPlan {
+        name: b.name.clone(),
+        database: b.database.clone(),
+        schedule,
+        query,
+        measurement,
+        target_db,
+        target_rp,
+        query_url,
+        write_url,
+        influxdb_url: url,
+        username: runner.username.clone(),
+        password: runner.password.clone(),
+        float_columns: Mutex::new(floats),
+        typed_columns,
+        field_keys_queries: b
+            .select
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                weir_sql::ast::Source::Measurement(m) => Some(format!("SHOW FIELD KEYS FROM {m}")),
+                weir_sql::ast::Source::Subquery(_) => None,
+            })
+            .collect(),
+    })
+}
+
+/// The first run time strictly after `now`: `t` with `(t - offset) % every == 0`.
+fn next_run(now: i64, every: i64, offset: i64) -> i64 {
+    let k = (now - offset).div_euclid(every);
+    (k + 1) * every + offset
+}
+
+/// When a batch query runs.
+#[derive(Debug)]
+enum When {
+    Every { every: i64, offset: i64 },
+    Cron { text: String, cron: Cron },
+}
+
+impl When {
+    /// The first run time strictly after `now` (ns since the epoch); `None` when there is
+    /// none (a cron expression whose years are all past).
+    fn next(&self, now: i64) -> Option<i64> {
+        match self {
+            When::Every { every, offset } => Some(next_run(now, *every, *offset)),
+            When::Cron { cron, .. } => cron.next(now),
+        }
+    }
+}
+
+/// A parsed cron expression (UTC). Five fields are `minute hour day-of-month month
+/// day-of-week`, six add `year`, seven are `second minute hour day-of-month month day-of-week
+/// year` (the forms Kapacitor accepts). Each set is a bit mask of the allowed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cron {
+    seconds: u128,
+    minutes: u128,
+    hours: u128,
+    days: u128,
+    months: u128,
+    weekdays: u128,
+    /// Bit `y - 2000`, for 2000 to 2099.
+    years: u128,
+    days_any: bool,
+    weekdays_any: bool,
+}
+
+const MONTHS: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const WEEKDAYS: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+impl Cron {
+    fn parse(text: &str) -> Result<Cron, String> {
+        let bad = |why: String| format!("invalid CRON expression '{text}': {why}");
+        let trimmed = text.trim();
+        let expanded = match trimmed.to_ascii_lowercase().as_str() {
+            "@yearly" | "@annually" => "0 0 0 1 1 * *".to_string(),
+            "@monthly" => "0 0 0 1 * * *".to_string(),
+            "@weekly" => "0 0 0 * * 0 *".to_string(),
+            "@daily" | "@midnight" => "0 0 0 * * * *".to_string(),
+            "@hourly" => "0 0 * * * * *".to_string(),
+            _ => trimmed.to_string(),
+        };
+        let mut fields: Vec<&str> = expanded.split_whitespace().collect();
+        match fields.len() {
+            5 => {
+                fields.insert(0, "0");
+                fields.push("*");
+            }
+            6 => fields.insert(0, "0"),
+            7 => {}
+            n => return Err(bad(format!("expected 5 to 7 fields, got {n}"))),
+        }
+        let any = |f: &str| f == "*" || f == "?";
+        let weekdays = field(fields[5], 0, 7, WEEKDAYS, 0).map_err(&bad)?;
+        // 7 is Sunday too.
+        let weekdays = (weekdays | (weekdays >> 7)) & 0x7f;
+        Ok(Cron {
+            seconds: field(fields[0], 0, 59, &[], 0).map_err(&bad)?,
+            minutes: field(fields[1], 0, 59, &[], 0).map_err(&bad)?,
+            hours: field(fields[2], 0, 23, &[], 0).map_err(&bad)?,
+            days: field(fields[3], 1, 31, &[], 0).map_err(&bad)?,
+            months: field(fields[4], 1, 12, MONTHS, 1).map_err(&bad)?,
+            weekdays,
+            years: field(fields[6], 2000, 2099, &[], 0).map_err(&bad)?,
+            days_any: any(fields[3]),
+            weekdays_any: any(fields[5]),
+        })
+    }
+
+    fn day_matches(&self, day: u32, weekday: u32) -> bool {
+        let d = self.days & (1u128 << day) != 0;
+        let w = self.weekdays & (1u128 << weekday) != 0;
+        if self.days_any || self.weekdays_any {
+            d && w
+        } else {
+            d || w
+        }
+    }
+
+    /// The first time strictly after `now` (ns) that matches, to the second.
+    fn next(&self, now: i64) -> Option<i64> {
+        use chrono::{Datelike, NaiveDate, Timelike};
+        let secs = now.div_euclid(1_000_000_000) + 1;
+        let mut t = chrono::DateTime::from_timestamp(secs, 0)?.naive_utc();
+        for _ in 0..1_000_000 {
+            let (year, month, day) = (t.year(), t.month(), t.day());
+            let y = u32::try_from(year - 2000).ok()?;
+            if y > 99 {
+                return None;
+            }
+            if self.years & (1u128 << y) == 0 {
+                t = NaiveDate::from_ymd_opt(year + 1, 1, 1)?.and_hms_opt(0, 0, 0)?;
+            } else if self.months & (1u128 << month) == 0 {
+                let (ny, nm) = if month == 12 {
+                    (year + 1, 1)
+                } else {
+                    (year, month + 1)
+                };
+                t = NaiveDate::from_ymd_opt(ny, nm, 1)?.and_hms_opt(0, 0, 0)?;
+            } else if !self.day_matches(day, t.weekday().num_days_from_sunday()) {
+                t = t.date().succ_opt()?.and_hms_opt(0, 0, 0)?;
+            } else if self.hours & (1u128 << t.hour()) == 0 {
+                t = t.date().and_hms_opt(t.hour(), 0, 0)? + chrono::Duration::hours(1);
+            } else if self.minutes & (1u128 << t.minute()) == 0 {
+                t = t.date().and_hms_opt(t.hour(), t.minute(), 0)? + chrono::Duration::minutes(1);
+            } else if self.seconds & (1u128 << t.second()) == 0 {
+                t += chrono::Duration::seconds(1);
+            } else {
+                return t.and_utc().timestamp_nanos_opt();
+            }
+        }
+        None
+    }
+}
+
+/// One cron field as a bit mask (bit `v - base`, where base is 2000 for years and 0
+/// otherwise): lists of `*`, `?`, `n`, `a-b`, each optionally `/step`; `names` spell the
+/// values from `first_name` on.
+fn field(text: &str, min: u32, max: u32, names: &[&str], first_name: u32) -> Result<u128, String> {
+    let base = if min >= 2000 { 2000 } else { 0 };
+    let value = |v: &str| -> Result<u32, String> {
+        let n = if let Ok(n) = v.parse::<u32>() {
+            n
+        } else if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(v)) {
+            u32::try_from(i).map_err(|e| e.to_string())? + first_name
+        } else if v.contains(['L', 'W', '#', 'l', 'w']) {
+            return Err(format!("'{v}' (L, W and #) is not supported yet"));
+        } else {
+            return Err(format!("'{v}' is not a value"));
+        };
+        if n < min || n > max {
+            return Err(format!("{n} is out of range {min}-{max}"));
+        }
+        Ok(n)
+    };
+    let mut mask = 0u128;
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, Some(s)),
+            None => (part, None),
+        };
+        let step = match step {
+            Some(s) => match s.parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("'{part}': the step must be a positive number")),
+            },
+            None => 1,
+        };
+        let (lo, hi) = if range == "*" || range == "?" {
+            (min, max)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (value(a)?, value(b)?)
+        } else {
+            let v = value(range)?;
+            (v, if step > 1 { max } else { v })
+        };
+        if lo > hi {
+            return Err(format!("'{part}': {lo} is after {hi}"));
+        }
+        let mut v = lo;
+        while v <= hi {
+            mask |= 1u128 << (v - base);
+            v += step;
+        }
+    }
+    Ok(mask)
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// An error with its causes (reqwest puts "connection refused" in the source chain).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let _ = write!(s, ": {c}");
+        src = c.source();
+    }
+    s
+}
+
+impl Runner for BatchRunner {
+    fn start(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+    ) -> Result<Box<dyn Running>, String> {
+        let plan = Arc::new(plan(def, stmt, self)?);
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "batch queries need the tokio runtime".to_string())?;
+        let client = reqwest::Client::builder()
+            .timeout(StdDuration::from_secs(60))
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        let description = plan.describe();
+        let stats = Arc::clone(&ctx.stats);
+        let current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
+        let busy = Arc::new(AtomicBool::new(false));
+        let scheduler = {
+            let current = Arc::clone(&current);
+            let plan = Arc::clone(&plan);
+            handle.spawn(async move {
+                // The last run time: the wall clock may lag the timer, never run a time twice.
+                let mut last = i64::MIN;
+                loop {
+                    let now = now_ns().max(last);
+                    let Some(at) = plan.schedule.next(now) else {
+                        tracing::info!(task = %plan.name, "batch query has no more run times");
+                        break;
+                    };
+                    last = at;
+                    let wait = u64::try_from(at - now_ns()).unwrap_or(0);
+                    tokio::time::sleep(StdDuration::from_nanos(wait)).await;
+                    if busy.swap(true, Relaxed) {
+                        stats.record_error(format!(
+                            "run at {} skipped: previous run still going",
+                            rfc3339(at)
+                        ));
+                        continue;
+                    }
+                    let (plan, client, stats, busy) = (
+                        Arc::clone(&plan),
+                        client.clone(),
+                        Arc::clone(&stats),
+                        Arc::clone(&busy),
+                    );
+                    let run = tokio::spawn(async move {
+                        match run_once(&plan, &client, &stats).await {
+                            Ok(()) => {
+                                stats.windows_emitted.fetch_add(1, Relaxed);
+                            }
+                            Err(e) => {
+                                tracing::warn!(task = %plan.name, error = %e, "batch query run failed");
+                                stats.record_error(format!("run at {}: {e}", rfc3339(at)));
+                            }
+                        }
+                        busy.store(false, Relaxed);
+                    });
+                    *current.lock() = Some(run);
+                }
+            })
+        };
+        Ok(Box::new(RunningBatch {
+            plan: description,
+            tasks: Mutex::new(vec![scheduler]),
+            current,
+        }))
+    }
+}
+
+fn with_auth(req: reqwest::RequestBuilder, plan: &BatchPlan) -> reqwest::RequestBuilder {
+    if plan.username.is_empty() {
+        req
+    } else {
+        req.query(&[("u", plan.username.as_str()), ("p", plan.password.as_str())])
+    }
+}
+
+/// One run: query, convert, write.
+async fn run_once(
+    plan: &BatchPlan,
+    client: &reqwest::Client,
+    stats: &TaskStats,
+) -> Result<(), String> {
+    let unreachable = |e: reqwest::Error| {
+        format!(
+            "cannot reach InfluxDB at {}: {}",
+            plan.influxdb_url,
+            // Without the URL: it repeats the query and may carry `p`.
+            error_chain(&e.without_url())
+        )
+    };
+    if !plan.typed_columns.is_empty() {
+        learn_float_fields(plan, client).await;
+    }
+    let resp = with_auth(client.get(&plan.query_url), plan)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(format!(
+            "InfluxDB at {} answered the query with {status}: {}",
+            plan.influxdb_url,
+            text.trim()
+        ));
+    }
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("InfluxDB's answer to the query is not JSON: {e}"))?;
+    let (out, rows, lines) = {
+        let mut floats = plan.float_columns.lock();
+        to_lines(plan.measurement.as_deref(), &body, &mut floats)?
+    };
+    stats.points_in.fetch_add(rows, Relaxed);
+    if lines == 0 {
+        return Ok(());
+    }
+    let resp = with_auth(client.post(&plan.write_url).body(out), plan)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(format!(
+            "InfluxDB at {} refused the write with {status}: {}",
+            plan.influxdb_url,
+            text.trim()
+        ));
+    }
+    stats.points_out.fetch_add(lines, Relaxed);
+    Ok(())
+}
+
+/// Marks the columns that carry a float source field as floats (InfluxDB's JSON shows 50.0 as
+/// `50`). Best effort: a failure here shows up in the query that follows.
+async fn learn_float_fields(plan: &BatchPlan, client: &reqwest::Client) {
+    for q in &plan.field_keys_queries {
+        let url = format!(
+            "{}/query?db={}&q={}",
+            plan.influxdb_url,
+            urlencode(&plan.database),
+            urlencode(q)
+        );
+        let Ok(resp) = with_auth(client.get(&url), plan).send().await else {
+            return;
+        };
+        let Ok(body) = resp.json::<Value>().await else {
+            return;
+        };
+        let floats = float_fields(&body);
+        let mut known = plan.float_columns.lock();
+        for (col, field) in &plan.typed_columns {
+            if floats.contains(field) {
+                known.insert(col.clone());
+            }
+        }
+    }
+}
+
+/// The float fields in a `SHOW FIELD KEYS` answer.
+fn float_fields(body: &Value) -> HashSet<String> {
+    let mut out = HashSet::new();
+    let series = body["results"][0]["series"].as_array();
+    for s in series.into_iter().flatten() {
+        for row in s["values"].as_array().into_iter().flatten() {
+            if let (Some(k), Some("float")) = (row[0].as_str(), row[1].as_str()) {
+                out.insert(k.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Turns a `/query` answer into line protocol: (body, rows read, lines written).
+/// Columns in `floats` are written as floats, and so is every column holding a number with
+/// a fraction anywhere in the answer (added to `floats` for later runs).
+fn to_lines(
+    measurement: Option<&str>,
+    body: &Value,
+    floats: &mut HashSet<String>,
+) -> Result<(String, u64, u64), String> {
+    if let Some(e) = body.get("error").and_then(Value::as_str) {
+        return Err(format!("InfluxDB refused the query: {e}"));
+    }
+    let result = &body["results"][0];
+    if let Some(e) = result.get("error").and_then(Value::as_str) {
+        return Err(format!("InfluxDB refused the query: {e}"));
+    }
+    let mut out = String::new();
+    let (mut rows, mut lines) = (0u64, 0u64);
+    let Some(series) = result.get("series").and_then(Value::as_array) else {
+        return Ok((out, 0, 0));
+    };
+    for s in series {
+        let name = match measurement {
+            Some(m) => m,
+            None => s.get("name").and_then(Value::as_str).unwrap_or_default(),
+        };
+        let columns: Vec<&str> = s
+            .get("columns")
+            .and_then(Value::as_array)
+            .map(|c| c.iter().map(|v| v.as_str().unwrap_or_default()).collect())
+            .unwrap_or_default();
+        let time_col = columns.iter().position(|c| *c == "time");
+        for row in s
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for (i, v) in row.as_array().into_iter().flatten().enumerate() {
+                if v.as_number().is_some_and(|n| !n.is_i64() && !n.is_u64()) {
+                    if let Some(c) = columns.get(i) {
+                        floats.insert((*c).to_string());
+                    }
+                }
+            }
+        }
+        let mut tags: Vec<(&str, &str)> = s
+            .get("tags")
+            .and_then(Value::as_object)
+            .map(|t| {
+                t.iter()
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort_unstable();
+        let mut prefix = String::new();
+        escape(&mut prefix, name, &[',', ' ']);
+        for (k, v) in &tags {
+            prefix.push(',');
+            escape(&mut prefix, k, &[',', '=', ' ']);
+            prefix.push('=');
+            escape(&mut prefix, v, &[',', '=', ' ']);
+        }
+        let Some(values) = s.get("values").and_then(Value::as_array) else {
+            continue;
+        };
+        for row in values {
+            let Some(row) = row.as_array() else { continue };
+            rows += 1;
+            let mut line = prefix.clone();
+            let mut first = true;
+            for (i, v) in row.iter().enumerate() {
+                if Some(i) == time_col {
+                    continue;
+                }
+                let Some(col) = columns.get(i) else { continue };
+                let mut value = String::new();
+                match v {
+                    Value::Null => continue,
+                    Value::Bool(b) => value.push_str(if *b { "true" } else { "false" }),
+                    Value::Number(n) => {
+                        if floats.contains(*col) {
+                            let Some(f) = n.as_f64() else { continue };
+                            let _ = write!(value, "{f:?}");
+                        } else if let Some(i) = n.as_i64() {
+                            let _ = write!(value, "{i}i");
+                        } else if let Some(u) = n.as_u64() {
+                            let _ = write!(value, "{u}u");
+                        } else if let Some(f) = n.as_f64() {
+                            let _ = write!(value, "{f:?}");
+                        } else {
+                            continue;
+                        }
+                    }
+                    Value::String(s) => {
+                        value.push('"');
+                        escape(&mut value, s, &['"', '\\']);
+                        value.push('"');
+                    }
+                    Value::Array(_) | Value::Object(_) => continue,
+                }
+                line.push(if first { ' ' } else { ',' });
+                first = false;
+                escape(&mut line, col, &[',', '=', ' ']);
+                line.push('=');
+                line.push_str(&value);
+            }
+            if first {
+                continue;
+            }
+            if let Some(t) = time_col.and_then(|i| row.get(i)).and_then(Value::as_i64) {
+                let _ = write!(line, " {t}");
+            }
+            line.push('\n');
+            out.push_str(&line);
+            lines += 1;
+        }
+    }
+    Ok((out, rows, lines))
+}
+
+fn escape(out: &mut String, s: &str, special: &[char]) {
+    for c in s.chars() {
+        if special.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct RunningBatch {
+    plan: String,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Running for RunningBatch {
+    fn plan(&self) -> String {
+        self.plan.clone()
+    }
+
+    fn stop(&self) {
+        for t in self.tasks.lock().drain(..) {
+            t.abort();
+        }
+        if let Some(run) = self.current.lock().take() {
+            run.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn plan_of(text: &str, url: &str) -> Result<BatchPlan, String> {
+        let stmts = weir_sql::parse_statements(text).unwrap();
+        let def = TaskDef {
+            name: "t".into(),
+            kind: super::super::model::TaskKind::BatchQuery,
+            database: "db".into(),
+            statement: text.into(),
+            status: super::super::model::Status::Enabled,
+            created: String::new(),
+            modified: String::new(),
+        };
+        plan(
+            &def,
+            &stmts[0],
+            &BatchRunner {
+                influxdb_url: url.into(),
+                username: String::new(),
+                password: String::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn plans_the_spec_example() {
+        let p = plan_of(
+            "CREATE BATCH QUERY cpu_hourly ON telegraf EVERY 1h OFFSET 5m BEGIN SELECT mean(usage_idle) AS usage_idle INTO telegraf.autogen.cpu_1h FROM cpu WHERE time > now() - 1h GROUP BY time(1h), host END",
+            "http://influx:8086/",
+        )
+        .unwrap();
+        assert!(matches!(
+            p.schedule,
+            When::Every {
+                every: 3_600_000_000_000,
+                offset: 300_000_000_000
+            }
+        ));
+        assert!(!p.query.contains("INTO"), "{}", p.query);
+        assert!(p
+            .query
+            .starts_with("SELECT mean(usage_idle) AS usage_idle FROM cpu"));
+        assert_eq!(p.measurement.as_deref(), Some("cpu_1h"));
+        assert_eq!(
+            p.write_url,
+            "http://influx:8086/write?db=telegraf&precision=ns&rp=autogen"
+        );
+        assert!(p
+            .query_url
+            .starts_with("http://influx:8086/query?db=telegraf&epoch=ns&q=SELECT%20"));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let q = "SELECT mean(v) INTO o FROM m GROUP BY time(1h)";
+        let err = plan_of(
+            &format!("CREATE BATCH QUERY b ON db EVERY 1h BEGIN {q} END"),
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "batch query b queries InfluxDB; configure [influxdb] url"
+        );
+        let err = plan_of(
+            &format!("CREATE BATCH QUERY b ON db CRON '0 0 L * *' BEGIN {q} END"),
+            "http://x",
+        )
+        .unwrap_err();
+        assert!(err.contains("not supported yet"), "{err}");
+        let p = plan_of(
+            &format!("CREATE BATCH QUERY b ON db CRON '*/5 * * * *' BEGIN {q} END"),
+            "http://x",
+        )
+        .unwrap();
+        assert!(p.describe().contains("CRON '*/5 * * * *'"));
+    }
+
+    fn at(s: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap()
+    }
+
+    #[test]
+    fn cron_next_times() {
+        let next = |expr: &str, now: &str| Cron::parse(expr).unwrap().next(at(now)).map(rfc3339);
+        let n = |s: &str| Some(s.to_string());
+        // 2026-11-25 is a Wednesday.
+        assert_eq!(
+            next("*/5 * * * *", "2026-11-25T20:31:10Z"),
+            n("2026-11-25T20:35:00Z")
+        );
+        assert_eq!(
+            next("*/5 * * * *", "2026-11-25T20:35:00Z"),
+            n("2026-11-25T20:40:00Z")
+        );
+        assert_eq!(
+            next("0 9 * * MON-FRI", "2026-11-27T10:00:00Z"),
+            n("2026-11-30T09:00:00Z")
+        );
+        assert_eq!(
+            next("@hourly", "2026-11-25T23:59:59.5Z"),
+            n("2026-11-26T00:00:00Z")
+        );
+        assert_eq!(
+            next("@yearly", "2026-11-25T00:00:00Z"),
+            n("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            next("*/10 * * * * * *", "2026-11-25T20:31:10Z"),
+            n("2026-11-25T20:31:20Z")
+        );
+        assert_eq!(
+            next("0 0 29 2 *", "2026-03-01T00:00:00Z"),
+            n("2028-02-29T00:00:00Z")
+        );
+        // Day of month and day of week both restricted: either matches (Vixie cron).
+        assert_eq!(
+            next("0 0 1 * 0", "2026-11-25T00:00:00Z"),
+            n("2026-11-29T00:00:00Z")
+        );
+        assert_eq!(
+            next("0 0 * * 7", "2026-11-25T00:00:00Z"),
+            n("2026-11-29T00:00:00Z")
+        );
+        assert_eq!(
+            next("30 4 1,15 JAN,jul * 2027", "2026-11-25T00:00:00Z"),
+            n("2027-01-01T04:30:00Z")
+        );
+        assert_eq!(next("0 0 1 1 * 2020", "2026-11-25T00:00:00Z"), None);
+        for bad in [
+            "61 * * * *",
+            "* * * *",
+            "5-1 * * * *",
+            "*/0 * * * *",
+            "0 0 1W * *",
+            "0 0 * * 5#2",
+        ] {
+            assert!(Cron::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn column_types_follow_the_select() {
+        let stmts = weir_sql::parse_statements(
+            "CREATE BATCH QUERY b ON db EVERY 1h BEGIN SELECT max(a), mean(a), max(b) AS mb, count(c) INTO o FROM m, db.rp.n END",
+        )
+        .unwrap();
+        let Statement::CreateBatchQuery(b) = &stmts[0] else {
+            panic!()
+        };
+        let (floats, typed) = column_types(&b.select);
+        assert_eq!(floats, HashSet::from(["mean".to_string()]));
+        assert_eq!(
+            typed,
+            [
+                ("max".to_string(), "a".to_string()),
+                ("mb".to_string(), "b".to_string())
+            ]
+        );
+        let p = plan_of(&stmts[0].to_string(), "http://x").unwrap();
+        assert_eq!(p.field_keys_queries.len(), 2);
+        assert!(
+            p.field_keys_queries[1].starts_with("SHOW FIELD KEYS FROM db.rp.n"),
+            "{:?}",
+            p.field_keys_queries
+        );
+        let body = serde_json::json!({"results":[{"series":[
+            {"name":"m","columns":["fieldKey","fieldType"],"values":[["a","float"],["b","integer"]]}
+        ]}]});
+        assert_eq!(float_fields(&body), HashSet::from(["a".to_string()]));
+    }
+
+    #[test]
+    fn run_times_are_aligned() {
+        assert_eq!(next_run(0, 10, 0), 10);
+        assert_eq!(next_run(9, 10, 0), 10);
+        assert_eq!(next_run(10, 10, 0), 20);
+        assert_eq!(next_run(12, 10, 3), 13);
+        assert_eq!(next_run(13, 10, 3), 23);
+        assert_eq!(next_run(-5, 10, 0), 0);
+    }
+
+    #[test]
+    fn converts_query_results_to_line_protocol() {
+        let body: Value = serde_json::from_str(
+            r#"{"results":[{"statement_id":0,"series":[
+              {"name":"cpu","tags":{"host":"a b","dc":""},"columns":["time","mean","count","s","ok"],
+               "values":[[1000,1.5,3,"x\"y",true],[2000,null,null,null,null],[3000,2.25,1,null,false]]}
+            ]}]}"#,
+        )
+        .unwrap();
+        let mut floats = HashSet::new();
+        let (out, rows, lines) = to_lines(Some("o,1"), &body, &mut floats).unwrap();
+        assert_eq!(rows, 3);
+        assert_eq!(lines, 2);
+        assert_eq!(
+            out,
+            "o\\,1,host=a\\ b mean=1.5,count=3i,s=\"x\\\"y\",ok=true 1000\n\
+             o\\,1,host=a\\ b mean=2.25,count=1i,ok=false 3000\n"
+        );
+        assert!(floats.contains("mean"));
+        let err = to_lines(
+            None,
+            &serde_json::json!({"results":[{"error":"boom"}]}),
+            &mut floats,
+        )
+        .unwrap_err();
+        assert!(err.contains("boom"));
+        assert_eq!(
+            to_lines(
+                None,
+                &serde_json::json!({"results":[{"statement_id":0}]}),
+                &mut floats
+            )
+            .unwrap(),
+            (String::new(), 0, 0)
+        );
+        // Whole floats come back as `50`: the SELECT or an earlier answer says they are floats.
+        let body = serde_json::json!({"results":[{"series":[
+            {"name":"m","columns":["time","mean","c","mean_1","x"],"values":[[5,50,7,2,3]]}
+        ]}]});
+        let mut floats = column_types(
+            &match &weir_sql::parse_statements(
+                "CREATE BATCH QUERY b ON db EVERY 1h BEGIN SELECT mean(a), count(a) AS c, mean(b), max(b) / 2 AS x INTO o FROM m END",
+            )
+            .unwrap()[0]
+            {
+                Statement::CreateBatchQuery(b) => b.select.clone(),
+                _ => unreachable!(),
+            },
+        ).0;
+        assert_eq!(
+            to_lines(None, &body, &mut floats).unwrap().0,
+            "m mean=50.0,c=7i,mean_1=2.0,x=3.0 5\n"
+        );
+        let mut learned = HashSet::from(["v".to_string()]);
+        let body = serde_json::json!({"results":[{"series":[
+            {"name":"m","columns":["time","v","w"],"values":[[1,1,2],[2,1.5,3]]}
+        ]}]});
+        assert_eq!(
+            to_lines(None, &body, &mut learned).unwrap().0,
+            "m v=1.0,w=2i 1\nm v=1.5,w=3i 2\n"
+        );
+    }
+}
