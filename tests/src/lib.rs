@@ -4,6 +4,9 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+
+use reqwest::blocking::Client;
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Path of the `weir` binary built by `cargo build` (next to the test executable's `deps`).
@@ -175,4 +178,111 @@ pub fn wait_until(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("timed out waiting for {what}");
+}
+
+/// A running `influxd` in a temp dir, killed on drop.
+pub struct Influxd {
+    pub child: Child,
+    pub port: u16,
+    pub log: std::path::PathBuf,
+}
+
+impl Influxd {
+    pub fn start(dir: &Path) -> Influxd {
+        Influxd::start_on(dir, free_port())
+    }
+
+    /// Starts influxd with its HTTP API on `port`.
+    pub fn start_on(dir: &Path, port: u16) -> Influxd {
+        let bin = which("influxd").unwrap_or_else(|| {
+            panic!(
+                "influxd is not installed: the InfluxDB tests need a real \
+                 InfluxDB 1.x (`apt-get install -y influxdb`, which scripts/test.sh does)"
+            )
+        });
+        let rpc = free_port();
+        let d = dir.display();
+        let config = format!(
+            "reporting-disabled = true\n\
+             bind-address = \"127.0.0.1:{rpc}\"\n\
+             [meta]\n  dir = \"{d}/meta\"\n\
+             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+             [monitor]\n  store-enabled = false\n\
+             [continuous_queries]\n  enabled = false\n\
+             [subscriber]\n  enabled = false\n"
+        );
+        let conf = dir.join("influxdb.conf");
+        std::fs::write(&conf, config).expect("influxd config");
+        let log = dir.join("influxd.log");
+        let child = Command::new(bin)
+            .arg("run")
+            .arg("-config")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("influxd log"))
+            .spawn()
+            .expect("spawn influxd");
+        let mut me = Influxd { child, port, log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!("influxd exited with {status}: {}", me.log_text());
+            }
+            if let Ok(r) = reqwest::blocking::get(me.url("/ping")) {
+                if r.status().as_u16() == 204 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "influxd did not start: {}",
+                me.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        me
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn query(&self, db: &str, q: &str) -> Value {
+        let r = Client::new()
+            .post(self.url("/query"))
+            .form(&[("db", db), ("q", q), ("epoch", "ns")])
+            .send()
+            .expect("influxd /query");
+        let status = r.status().as_u16();
+        let body: Value = r.json().expect("influxd answers JSON");
+        assert_eq!(status, 200, "{q}: {body}");
+        assert!(body["results"][0]["error"].is_null(), "{q}: {body}");
+        body
+    }
+}
+
+impl Drop for Influxd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// POSTs line protocol to a `/write` URL, asserting 204.
+pub fn post_lines(url: String, body: String) {
+    let r = Client::new().post(&url).body(body).send().expect("POST");
+    let status = r.status().as_u16();
+    assert_eq!(status, 204, "{url}: {}", r.text().unwrap_or_default());
 }

@@ -5,121 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::Value;
-use weir_tests::{free_port, Weir};
-
-/// A running `influxd` in a temp dir, killed on drop.
-struct Influxd {
-    child: Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Influxd {
-    fn start(dir: &Path) -> Influxd {
-        Influxd::start_on(dir, free_port())
-    }
-
-    /// Starts influxd with its HTTP API on `port`.
-    fn start_on(dir: &Path, port: u16) -> Influxd {
-        let bin = which("influxd").unwrap_or_else(|| {
-            panic!(
-                "influxd is not installed: the batch-query tests need a real \
-                 InfluxDB 1.x (`apt-get install -y influxdb`, which scripts/test.sh does)"
-            )
-        });
-        let rpc = free_port();
-        let d = dir.display();
-        let config = format!(
-            "reporting-disabled = true\n\
-             bind-address = \"127.0.0.1:{rpc}\"\n\
-             [meta]\n  dir = \"{d}/meta\"\n\
-             [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-             [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-             [monitor]\n  store-enabled = false\n\
-             [continuous_queries]\n  enabled = false\n\
-             [subscriber]\n  enabled = false\n"
-        );
-        let conf = dir.join("influxdb.conf");
-        std::fs::write(&conf, config).unwrap();
-        let log = dir.join("influxd.log");
-        let child = Command::new(bin)
-            .arg("run")
-            .arg("-config")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn influxd");
-        let mut me = Influxd { child, port, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = me.child.try_wait() {
-                panic!("influxd exited with {status}: {}", me.log_text());
-            }
-            if let Ok(r) = reqwest::blocking::get(me.url("/ping")) {
-                if r.status().as_u16() == 204 {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "influxd did not start: {}",
-                me.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        me
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn query(&self, db: &str, q: &str) -> Value {
-        let r = Client::new()
-            .post(self.url("/query"))
-            .form(&[("db", db), ("q", q), ("epoch", "ns")])
-            .send()
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value = r.json().unwrap();
-        assert_eq!(status, 200, "{q}: {body}");
-        assert!(body["results"][0]["error"].is_null(), "{q}: {body}");
-        body
-    }
-}
-
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
+use weir_tests::{free_port, post_lines as post, Influxd, Weir};
 
 const S: i64 = 1_000_000_000;
-
-fn post(url: String, body: String) {
-    let r = Client::new().post(&url).body(body).send().unwrap();
-    let status = r.status().as_u16();
-    assert_eq!(status, 204, "{url}: {}", r.text().unwrap_or_default());
-}
 
 fn sql(weir: &Weir, stmt: &str) {
     let r = Client::new()
