@@ -79,7 +79,7 @@ pub fn encode_batch(
 
     for row in 0..batch.num_rows() {
         line.clear();
-        escape_into(&mut line, measurement, b", ");
+        escape_into(&mut line, measurement, MEASUREMENT_SPECIAL);
         for col in &cols {
             if let Col::Tag(name, dict, values) = col {
                 if dict.is_valid(row) {
@@ -87,9 +87,9 @@ pub fn encode_batch(
                     let v = values.value(key);
                     if !v.is_empty() {
                         line.push(b',');
-                        escape_into(&mut line, name, b",= ");
+                        escape_into(&mut line, name, KEY_SPECIAL);
                         line.push(b'=');
-                        escape_into(&mut line, v, b",= ");
+                        escape_into(&mut line, v, KEY_SPECIAL);
                     }
                 }
             }
@@ -107,7 +107,7 @@ pub fn encode_batch(
             };
             let mark = line.len();
             line.push(sep);
-            escape_into(&mut line, name, b",= ");
+            escape_into(&mut line, name, KEY_SPECIAL);
             line.push(b'=');
             if write_value(&mut line, col, row) {
                 sep = b',';
@@ -166,7 +166,7 @@ fn write_value(out: &mut Vec<u8>, col: &Col<'_>, row: usize) -> bool {
             let ok = a.is_valid(row);
             if ok {
                 out.push(b'"');
-                escape_into(out, a.value(row), b"\"\\");
+                escape_into(out, a.value(row), STRING_SPECIAL);
                 out.push(b'"');
             }
             ok
@@ -180,12 +180,31 @@ fn format_float(v: f64) -> String {
     format!("{v:?}")
 }
 
-fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {
+/// Bytes escaped in measurement names.
+pub const MEASUREMENT_SPECIAL: &[u8] = b", ";
+/// Bytes escaped in tag keys, tag values and field keys.
+pub const KEY_SPECIAL: &[u8] = b",= ";
+/// Bytes escaped inside double-quoted string field values.
+pub const STRING_SPECIAL: &[u8] = b"\"\\";
+
+/// Appends `s` with a backslash before every byte of `special` (one of the sets above), so
+/// every sink that writes line protocol escapes the same way the parser unescapes.
+pub fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {
     for &b in s.as_bytes() {
         if special.contains(&b) {
             out.push(b'\\');
         }
         out.push(b);
+    }
+}
+
+/// [`escape_into`] for a `String` (the special sets are ASCII, so UTF-8 stays intact).
+pub fn escape_into_string(out: &mut String, s: &str, special: &[u8]) {
+    for c in s.chars() {
+        if c.is_ascii() && special.contains(&(c as u8)) {
+            out.push('\\');
+        }
+        out.push(c);
     }
 }
 

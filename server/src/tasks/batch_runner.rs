@@ -14,8 +14,12 @@ use serde_json::Value;
 use weir_sql::ast::{BinaryOp, Expr, Schedule, Select, TargetMeasurement};
 use weir_sql::Statement;
 
+use super::influx::urlencode;
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
+use weir_engine::lp_encode::{
+    escape_into_string, KEY_SPECIAL, MEASUREMENT_SPECIAL, STRING_SPECIAL,
+};
 
 /// Starts batch queries.
 #[derive(Debug, Clone)]
@@ -695,12 +699,12 @@ fn to_lines(
             .unwrap_or_default();
         tags.sort_unstable();
         let mut prefix = String::new();
-        escape(&mut prefix, name, &[',', ' ']);
+        escape_into_string(&mut prefix, name, MEASUREMENT_SPECIAL);
         for (k, v) in &tags {
             prefix.push(',');
-            escape(&mut prefix, k, &[',', '=', ' ']);
+            escape_into_string(&mut prefix, k, KEY_SPECIAL);
             prefix.push('=');
-            escape(&mut prefix, v, &[',', '=', ' ']);
+            escape_into_string(&mut prefix, v, KEY_SPECIAL);
         }
         let Some(values) = s.get("values").and_then(Value::as_array) else {
             continue;
@@ -735,14 +739,14 @@ fn to_lines(
                     }
                     Value::String(s) => {
                         value.push('"');
-                        escape(&mut value, s, &['"', '\\']);
+                        escape_into_string(&mut value, s, STRING_SPECIAL);
                         value.push('"');
                     }
                     Value::Array(_) | Value::Object(_) => continue,
                 }
                 line.push(if first { ' ' } else { ',' });
                 first = false;
-                escape(&mut line, col, &[',', '=', ' ']);
+                escape_into_string(&mut line, col, KEY_SPECIAL);
                 line.push('=');
                 line.push_str(&value);
             }
@@ -758,27 +762,6 @@ fn to_lines(
         }
     }
     Ok((out, rows, lines))
-}
-
-fn escape(out: &mut String, s: &str, special: &[char]) {
-    for c in s.chars() {
-        if special.contains(&c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[derive(Debug)]

@@ -16,11 +16,11 @@
 //! still in the archive, not re-processed).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use super::influx::urlencode;
 use parking_lot::Mutex;
 use weir_archive::arrow::array::{
     Array, AsArray, BooleanArray, DictionaryArray, Float64Array, Int64Array, StringArray,
@@ -29,6 +29,7 @@ use weir_archive::arrow::array::{
 use weir_archive::arrow::datatypes::{DataType, Int32Type, TimeUnit};
 use weir_archive::arrow::record_batch::RecordBatch;
 use weir_engine::clock::{SharedClock, SystemClock};
+use weir_engine::lp_encode::{escape_into, KEY_SPECIAL, MEASUREMENT_SPECIAL};
 use weir_engine::router::{Delivery, Router, SubscriptionSpec};
 use weir_engine::schema::{COLUMN_KIND_KEY, TIME_COLUMN};
 use weir_engine::window::{TaskClock, TumblingWindows};
@@ -887,15 +888,6 @@ impl CqState {
     }
 }
 
-fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {
-    for &b in s.as_bytes() {
-        if special.contains(&b) {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-}
-
 /// Appends one line for a group of a closed window; false when it has no field to write.
 fn encode_line(
     out: &mut Vec<u8>,
@@ -905,12 +897,12 @@ fn encode_line(
     accs: &mut [Acc],
 ) -> bool {
     let mut line = Vec::with_capacity(128);
-    escape_into(&mut line, &plan.target_measurement, b", ");
+    escape_into(&mut line, &plan.target_measurement, MEASUREMENT_SPECIAL);
     for (k, v) in key {
         line.push(b',');
-        escape_into(&mut line, k, b",= ");
+        escape_into(&mut line, k, KEY_SPECIAL);
         line.push(b'=');
-        escape_into(&mut line, v, b",= ");
+        escape_into(&mut line, v, KEY_SPECIAL);
     }
     let mut sep = b' ';
     let mut fields = 0;
@@ -922,7 +914,7 @@ fn encode_line(
         };
         line.push(sep);
         sep = b',';
-        escape_into(&mut line, &f.name, b",= ");
+        escape_into(&mut line, &f.name, KEY_SPECIAL);
         line.push(b'=');
         line.extend_from_slice(value.as_bytes());
         fields += 1;
@@ -1079,18 +1071,6 @@ impl Runner for CqRunner {
             tasks: Mutex::new(vec![loop_task, writer_task]),
         }))
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 #[derive(Debug)]

@@ -7,6 +7,7 @@
 pub mod archive_runner;
 pub mod batch_runner;
 pub mod cq_runner;
+mod influx;
 pub mod model;
 pub mod runtime;
 
