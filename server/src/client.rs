@@ -87,21 +87,7 @@ pub fn write(url: &str, json: bool, args: WriteArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Ok((status, text)) => {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or(text);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "status": status.as_u16(), "error": message })
-                );
-            } else {
-                eprintln!("error: weir answered {status}: {message}");
-            }
-            ExitCode::FAILURE
-        }
+        Ok((status, text)) => report_text_error(json, status, text),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -154,6 +140,24 @@ fn api(base: &str, path: &str) -> String {
 }
 
 /// Prints an error answer and returns the failure exit code.
+/// Prints an error answer whose body is text (JSON with an `error` member, or anything) and
+/// returns the failure exit code.
+pub fn report_text_error(json: bool, status: reqwest::StatusCode, text: String) -> ExitCode {
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or(text);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "status": status.as_u16(), "error": message })
+        );
+    } else {
+        eprintln!("error: weir answered {status}: {message}");
+    }
+    ExitCode::FAILURE
+}
+
 fn report_error(json: bool, status: u16, body: &serde_json::Value) -> ExitCode {
     if json {
         println!("{body}");

@@ -187,21 +187,7 @@ pub fn run(url: &str, json: bool, args: QueryArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Ok((status, text)) => {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or(text);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "status": status.as_u16(), "error": message })
-                );
-            } else {
-                eprintln!("error: weir answered {status}: {message}");
-            }
-            ExitCode::FAILURE
-        }
+        Ok((status, text)) => crate::client::report_text_error(json, status, text),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
