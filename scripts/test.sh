@@ -30,8 +30,9 @@ if ! python3 -c "import prometheus_client, pyarrow, duckdb, pandas, moto" >/dev/
     echo "warning: pip install failed; compatibility tests will fail" >&2
 fi
 
-# The end-to-end tests run the real binary.
-cargo build -p weir
+# The end-to-end tests run the real binary. Built with the same targets (hence the same
+# dependency features) as the test run below, so DataFusion is compiled once, not twice.
+cargo build --workspace --all-targets
 cargo test --workspace --all-targets
 # Doc tests too.
 cargo test --workspace --doc

@@ -31,6 +31,7 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
         password: config.influxdb.password.clone(),
         token: config.influxdb.token.clone(),
         lateness: config.engine.lateness,
+        series_ttl: config.engine.series_ttl,
     };
     vec![
         (TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>),

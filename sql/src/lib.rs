@@ -20,8 +20,10 @@
 //! in [`grammar`].
 
 pub mod ast;
+pub mod cq;
 pub mod duration;
 pub mod error;
+pub mod eval;
 pub mod functions;
 #[doc = include_str!("grammar.md")]
 pub mod grammar {}

@@ -1,0 +1,639 @@
+//! Windowed continuous queries: aggregates per (tumbling window, group), emitted when the
+//! task clock closes a window (SPEC §3.2).
+//!
+//! - A window `[s, s+I)` first emits when the clock reaches `s + I + lateness` (with `RESAMPLE`,
+//!   when it reaches `s + I`), and is dropped when the clock reaches `s + I + lateness` (with
+//!   `RESAMPLE FOR d`, `s + d`); until then late points re-open it and it is emitted again
+//!   (InfluxDB overwrites the point). `RESAMPLE EVERY e` emits partial results every `e`.
+//! - `fill()`: every group seen and not expired gets a row for each window from its first
+//!   point on; per column, a null result is filled (`null` writes nothing, a number, the
+//!   previous value, or the linear interpolation once the next value is known).
+//! - Transformations of aggregates (`derivative(mean(x))`) keep their state per group and see
+//!   the group's rows in time order, after fill, as InfluxDB applies them.
+
+use datafusion::arrow::array::Array;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::ast::Fill;
+use crate::eval::{Acc, Input, Transform, Value};
+use weir_engine::window::window_start;
+
+use super::encode;
+use super::expr::{eval, Resolve};
+use super::plan::{CqPlan, FieldSel, WindowedPlan};
+use super::series::{KeyBuilder, KeyTags, SeriesKey};
+use super::view::{Col, View};
+use super::{CqSettings, Output};
+
+/// At most this many empty windows are filled in one gap of a group (a clock jump of a year
+/// over 1 s windows must not write 31 M rows per series).
+const MAX_FILL_WINDOWS: i64 = 100_000;
+/// `fill(linear)` holds rows until the next value; a group holds at most this many.
+const MAX_LINEAR_PENDING: usize = 10_000;
+
+/// The state of one aggregate call in one (window, group).
+#[derive(Debug, Clone)]
+enum AggState {
+    One(Acc),
+    /// `f(*)` / `f(/re/)`: one accumulator per field.
+    PerField(BTreeMap<String, Acc>),
+}
+
+/// One aggregate's result in one row.
+#[derive(Debug, Clone, PartialEq)]
+enum AggVal {
+    One(Option<Value>),
+    PerField(BTreeMap<String, Value>),
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    groups: BTreeMap<SeriesKey, Vec<AggState>>,
+    /// Emitted at least once.
+    emitted: bool,
+    /// Changed since it was last emitted.
+    dirty: bool,
+    /// Clock time of the last emission (or of creation), for `RESAMPLE EVERY`.
+    last_emit: i64,
+}
+
+/// A group across windows.
+#[derive(Debug)]
+struct Group {
+    /// Start of the window of its first point: windows before it are not filled.
+    first_window: i64,
+    /// Largest event time seen, for `series_ttl`.
+    last_seen: i64,
+    /// Last non-null value per single-field aggregate, with its window start.
+    last: Vec<Option<(i64, Value)>>,
+    /// Last value per (wildcard aggregate, field), for `fill(previous)`.
+    last_wild: HashMap<(usize, String), Value>,
+    /// Transformation states.
+    transforms: Vec<Transform>,
+    /// Rows held by `fill(linear)` until their nulls can be interpolated.
+    pending: VecDeque<(i64, Vec<AggVal>)>,
+}
+
+/// The windowed operator.
+#[derive(Debug)]
+pub(crate) struct Windowed {
+    interval: i64,
+    offset: i64,
+    /// How long after its end a window first emits.
+    emit_delay: i64,
+    /// How long after its start a window is kept for late points.
+    retain: i64,
+    ttl: i64,
+    windows: BTreeMap<i64, Window>,
+    /// Windows starting before this are gone: their points are late.
+    accept_from: i64,
+    /// Windows starting before this have had their first emission.
+    next_emit: i64,
+    groups: BTreeMap<SeriesKey, Group>,
+    /// The type each single-field aggregate produced last (for typing fill values).
+    agg_types: Vec<Option<Value>>,
+}
+
+impl Windowed {
+    pub(crate) fn new(w: &WindowedPlan, _plan: &CqPlan, settings: CqSettings) -> Windowed {
+        let lateness = settings.lateness.max(0);
+        let (emit_delay, retain) = match w.resample {
+            None => (lateness, w.interval.saturating_add(lateness)),
+            Some(r) => (0, r.for_.max(w.interval)),
+        };
+        Windowed {
+            interval: w.interval,
+            offset: w.offset,
+            emit_delay,
+            retain,
+            ttl: settings.series_ttl.max(1),
+            windows: BTreeMap::new(),
+            accept_from: i64::MIN,
+            next_emit: i64::MIN,
+            groups: BTreeMap::new(),
+            agg_types: vec![None; w.aggs.len()],
+        }
+    }
+
+    fn wplan(plan: &CqPlan) -> Option<&WindowedPlan> {
+        match &plan.kind {
+            super::plan::Kind::Windowed(w) => Some(w),
+            super::plan::Kind::PerPoint(_) => None,
+        }
+    }
+
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.windows.len(), self.groups.len())
+    }
+
+    /// Folds a batch in; returns the number of late points.
+    pub(crate) fn ingest(&mut self, plan: &CqPlan, measurement: &str, view: &View<'_>) -> u64 {
+        let Some(w) = Self::wplan(plan) else {
+            return 0;
+        };
+        let mut keys = KeyBuilder::new(view, measurement, KeyTags::grouping(&plan.group));
+        // Resolve each aggregate's field columns once per batch.
+        let fields: Vec<Vec<(&str, &Col<'_>)>> = w
+            .aggs
+            .iter()
+            .map(|a| {
+                view.cols
+                    .iter()
+                    .filter(|(n, c)| {
+                        !matches!(c, Col::Tag(..))
+                            && match &a.field {
+                                FieldSel::Name(f) => f == *n,
+                                FieldSel::All => true,
+                                FieldSel::Regex(re) => re.is_match(n),
+                            }
+                    })
+                    .map(|(n, c)| (*n, c))
+                    .collect()
+            })
+            .collect();
+        let mut late = 0;
+        for row in 0..view.time.len() {
+            if !view.time.is_valid(row) {
+                continue;
+            }
+            if let Some(cond) = &plan.cond {
+                if !super::cond::eval(cond, view, row) {
+                    continue;
+                }
+            }
+            let t = view.time.value(row);
+            let start = window_start(t, self.interval, self.offset);
+            if start < self.accept_from {
+                late += 1;
+                continue;
+            }
+            let key = keys.key(row);
+            match self.groups.get_mut(key) {
+                Some(g) => {
+                    g.last_seen = g.last_seen.max(t);
+                    g.first_window = g.first_window.min(start);
+                }
+                None => {
+                    self.groups.insert(
+                        key.clone(),
+                        Group {
+                            first_window: start,
+                            last_seen: t,
+                            last: vec![None; w.aggs.len()],
+                            last_wild: HashMap::new(),
+                            transforms: w.transforms.iter().map(Transform::new).collect(),
+                            pending: VecDeque::new(),
+                        },
+                    );
+                }
+            }
+            let window = self.windows.entry(start).or_insert_with(|| Window {
+                last_emit: t,
+                ..Window::default()
+            });
+            window.dirty = true;
+            let accs = match window.groups.get_mut(key) {
+                Some(a) => a,
+                None => window.groups.entry(key.clone()).or_insert_with(|| {
+                    w.aggs
+                        .iter()
+                        .map(|a| match a.field {
+                            FieldSel::Name(_) => AggState::One(Acc::new(&a.spec)),
+                            _ => AggState::PerField(BTreeMap::new()),
+                        })
+                        .collect()
+                }),
+            };
+            for ((state, call), cols) in accs.iter_mut().zip(&w.aggs).zip(&fields) {
+                for (name, col) in cols {
+                    let Some(v) = read(col, row) else { continue };
+                    match state {
+                        AggState::One(acc) => acc.add(&call.spec, t, v),
+                        AggState::PerField(map) => {
+                            if let Some(acc) = map.get_mut(*name) {
+                                acc.add(&call.spec, t, v);
+                            } else {
+                                let mut acc = Acc::new(&call.spec);
+                                acc.add(&call.spec, t, v);
+                                map.insert((*name).to_string(), acc);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        late
+    }
+
+    /// Emits what is due at clock time `now`.
+    pub(crate) fn close(&mut self, plan: &CqPlan, now: i64) -> Output {
+        let Some(w) = Self::wplan(plan) else {
+            return Output::default();
+        };
+        let mut out = Output::default();
+        // First emissions, in window order (fill needs every window, data or not).
+        // Window s first emits once s + I + delay <= now: every window before `boundary`.
+        let boundary = window_start(
+            now.saturating_sub(self.emit_delay),
+            self.interval,
+            self.offset,
+        );
+        let fills = !matches!(w.fill, Fill::None | Fill::Null) && !w.multi_row;
+        let mut due: Vec<i64> = if boundary > self.next_emit {
+            self.windows
+                .range(self.next_emit..boundary)
+                .map(|(s, _)| *s)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if fills && !self.groups.is_empty() {
+            // Every window from the earliest group's first one to the last one a group is
+            // still known in (seen within series_ttl), data or not.
+            let first = self.groups.values().map(|g| g.first_window).min();
+            let last = self
+                .groups
+                .values()
+                .map(|g| g.last_seen.saturating_add(self.ttl))
+                .max();
+            if let (Some(first), Some(last)) = (first, last) {
+                let mut s = self.next_emit.max(first);
+                let end = boundary.min(last.saturating_add(1));
+                let mut filled = 0;
+                while s < end && filled < MAX_FILL_WINDOWS {
+                    if !self.windows.contains_key(&s) {
+                        due.push(s);
+                        filled += 1;
+                    }
+                    s = s.saturating_add(self.interval);
+                }
+                due.sort_unstable();
+                due.dedup();
+            }
+        }
+        for s in due {
+            self.emit_window(w, plan, s, now, true, &mut out);
+        }
+        self.next_emit = self.next_emit.max(boundary);
+
+        if w.resample.is_some() {
+            let starts: Vec<i64> = self.windows.keys().copied().collect();
+            for s in starts {
+                let Some(win) = self.windows.get(&s) else {
+                    continue;
+                };
+                if !win.dirty {
+                    continue;
+                }
+                let every_due = w
+                    .resample
+                    .and_then(|r| r.every)
+                    .is_some_and(|e| now.saturating_sub(win.last_emit) >= e);
+                if win.emitted || (s >= boundary && every_due) {
+                    // Re-emission of a window that took late points, or a partial result.
+                    self.emit_window(w, plan, s, now, false, &mut out);
+                }
+            }
+        }
+
+        // Drop windows no longer open to late points.
+        let accept_from = window_start(now.saturating_sub(self.retain), self.interval, self.offset)
+            .saturating_add(self.interval);
+        if accept_from > self.accept_from {
+            self.accept_from = accept_from;
+        }
+        let keep = self
+            .windows
+            .split_off(&self.accept_from.min(self.next_emit));
+        self.windows = keep;
+
+        // Forget groups not seen for series_ttl.
+        let horizon = now.saturating_sub(self.ttl);
+        let mut expired = Vec::new();
+        for (k, g) in &self.groups {
+            if g.last_seen < horizon {
+                expired.push(k.clone());
+            }
+        }
+        for k in expired {
+            if let Some(mut g) = self.groups.remove(&k) {
+                // Rows still held for fill(linear) are written without the missing values.
+                while let Some((s, vals)) = g.pending.pop_front() {
+                    write_row(w, plan, &k, &mut g, s, &vals, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// Emits window `s`: every group with data, and with `fill_groups` every known group
+    /// from its first window on.
+    fn emit_window(
+        &mut self,
+        w: &WindowedPlan,
+        plan: &CqPlan,
+        s: i64,
+        now: i64,
+        first: bool,
+        out: &mut Output,
+    ) {
+        let lines_before = out.lines;
+        let fills = !matches!(w.fill, Fill::None | Fill::Null) && !w.multi_row;
+        let empty = BTreeMap::new();
+        let window = self.windows.get_mut(&s);
+        let data = match window {
+            Some(win) => {
+                if !first && !win.dirty {
+                    return;
+                }
+                win.dirty = false;
+                win.emitted = true;
+                win.last_emit = now;
+                &win.groups
+            }
+            None => &empty,
+        };
+        // Groups with data, plus (with fill) every known group from its first window on.
+        let keys: Vec<SeriesKey> = if fills {
+            self.groups
+                .iter()
+                .filter(|(k, g)| {
+                    data.contains_key(*k)
+                        || (g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl))
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        } else {
+            data.keys().cloned().collect()
+        };
+        for key in keys {
+            let accs = data.get(&key);
+            if w.multi_row {
+                if let Some(AggState::One(acc)) = accs.and_then(|a| a.first()) {
+                    let rows = acc.finish(&w.aggs[0].spec, s);
+                    let measurement = target(plan, &key);
+                    for (t, v) in rows {
+                        let name = w.outputs[0].name.as_str();
+                        if encode::line(&mut out.body, measurement, &key.tags, [(name, &v)], t) {
+                            out.lines += 1;
+                        }
+                    }
+                }
+                continue;
+            }
+            let mut vals: Vec<AggVal> = match accs {
+                Some(accs) => accs
+                    .iter()
+                    .zip(&w.aggs)
+                    .map(|(st, call)| match st {
+                        AggState::One(acc) => {
+                            AggVal::One(acc.finish(&call.spec, s).into_iter().next().map(|r| r.1))
+                        }
+                        AggState::PerField(map) => AggVal::PerField(
+                            map.iter()
+                                .filter_map(|(f, acc)| {
+                                    acc.finish(&call.spec, s)
+                                        .into_iter()
+                                        .next()
+                                        .map(|r| (f.clone(), r.1))
+                                })
+                                .collect(),
+                        ),
+                    })
+                    .collect(),
+                None => w
+                    .aggs
+                    .iter()
+                    .map(|a| match a.field {
+                        FieldSel::Name(_) => AggVal::One(None),
+                        _ => AggVal::PerField(BTreeMap::new()),
+                    })
+                    .collect(),
+            };
+            for (i, v) in vals.iter().enumerate() {
+                if let AggVal::One(Some(v)) = v {
+                    self.agg_types[i] = Some(v.clone());
+                }
+            }
+            let Some(group) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            match w.fill {
+                Fill::Null | Fill::None => {}
+                Fill::Integer(_) | Fill::Float(_) => {
+                    for (i, v) in vals.iter_mut().enumerate() {
+                        match v {
+                            AggVal::One(slot @ None) => {
+                                *slot = Some(fill_number(
+                                    w.fill,
+                                    self.agg_types[i].as_ref(),
+                                    &w.aggs[i].spec,
+                                ));
+                            }
+                            AggVal::PerField(map) => {
+                                for ((j, f), prev) in &group.last_wild {
+                                    if *j == i && !map.contains_key(f) {
+                                        let n = fill_number(w.fill, Some(prev), &w.aggs[i].spec);
+                                        map.insert(f.clone(), n);
+                                    }
+                                }
+                            }
+                            AggVal::One(Some(_)) => {}
+                        }
+                    }
+                }
+                Fill::Previous => {
+                    for (i, v) in vals.iter_mut().enumerate() {
+                        match v {
+                            AggVal::One(slot @ None) => {
+                                *slot = group.last[i].as_ref().map(|(_, v)| v.clone());
+                            }
+                            AggVal::PerField(map) => {
+                                for ((j, f), prev) in &group.last_wild {
+                                    if *j == i && !map.contains_key(f) {
+                                        map.insert(f.clone(), prev.clone());
+                                    }
+                                }
+                            }
+                            AggVal::One(Some(_)) => {}
+                        }
+                    }
+                }
+                Fill::Linear => {}
+            }
+            // Remember last values (fill(previous), fill(linear), wildcard typing).
+            for (i, v) in vals.iter().enumerate() {
+                match v {
+                    AggVal::One(Some(v)) if w.fill != Fill::Linear => {
+                        group.last[i] = Some((s, v.clone()));
+                    }
+                    AggVal::PerField(map) => {
+                        for (f, v) in map {
+                            group.last_wild.insert((i, f.clone()), v.clone());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if w.fill == Fill::Linear {
+                linear(w, plan, &key, group, s, vals, out);
+            } else {
+                write_row(w, plan, &key, group, s, &vals, out);
+            }
+        }
+        if out.lines > lines_before {
+            out.windows += 1;
+        }
+    }
+}
+
+/// `fill(linear)`: holds the row while a null in it can still be interpolated, and writes
+/// every held row that is complete.
+fn linear(
+    w: &WindowedPlan,
+    plan: &CqPlan,
+    key: &SeriesKey,
+    group: &mut Group,
+    s: i64,
+    vals: Vec<AggVal>,
+    out: &mut Output,
+) {
+    // This row's values resolve earlier nulls.
+    for (i, v) in vals.iter().enumerate() {
+        let AggVal::One(Some(next)) = v else { continue };
+        if let Some((pt, prev)) = group.last[i].clone() {
+            for (ps, pvals) in group.pending.iter_mut() {
+                if let AggVal::One(slot @ None) = &mut pvals[i] {
+                    if *ps > pt {
+                        *slot = interpolate(*ps, pt, s, &prev, next);
+                    }
+                }
+            }
+        }
+        group.last[i] = Some((s, next.clone()));
+    }
+    group.pending.push_back((s, vals));
+    // Write the complete prefix: a row is complete when each null has no earlier value to
+    // interpolate from (a leading null) or has been filled.
+    loop {
+        let Some((ps, pvals)) = group.pending.front() else {
+            break;
+        };
+        let waiting = pvals.iter().enumerate().any(|(i, v)| {
+            matches!(v, AggVal::One(None)) && group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps)
+        });
+        if waiting && group.pending.len() <= MAX_LINEAR_PENDING {
+            break;
+        }
+        if let Some((ps, pvals)) = group.pending.pop_front() {
+            write_row(w, plan, key, group, ps, &pvals, out);
+        }
+    }
+}
+
+/// InfluxDB's linear fill between `(pt, prev)` and `(nt, next)` at `t`.
+fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<Value> {
+    let span = nt.checked_sub(pt)? as f64;
+    if span <= 0.0 {
+        return None;
+    }
+    let x = t.checked_sub(pt)? as f64;
+    match (prev, next) {
+        (Value::Int(a), Value::Int(b)) => {
+            let m = (*b as f64 - *a as f64) / span;
+            Some(Value::Int((m * x + *a as f64) as i64))
+        }
+        _ => {
+            let (a, b) = (prev.as_f64()?, next.as_f64()?);
+            let m = (b - a) / span;
+            Some(Value::Float(m * x + a))
+        }
+    }
+}
+
+/// The fill number typed like the column: integer columns get integers, the rest floats.
+fn fill_number(fill: Fill, like: Option<&Value>, spec: &crate::eval::AggSpec) -> Value {
+    let int_column = match like {
+        Some(Value::Int(_) | Value::UInt(_)) => true,
+        Some(_) => false,
+        None => spec.name() == "count",
+    };
+    match (fill, int_column) {
+        (Fill::Integer(i), true) => Value::Int(i),
+        (Fill::Float(f), true) => Value::Int(f as i64),
+        (Fill::Integer(i), false) => Value::Float(i as f64),
+        (Fill::Float(f), false) => Value::Float(f),
+        _ => Value::Float(0.0),
+    }
+}
+
+struct RowValues<'a>(&'a [AggVal], Option<&'a str>);
+
+impl Resolve for RowValues<'_> {
+    fn agg(&self, i: usize) -> Option<Value> {
+        match self.0.get(i)? {
+            AggVal::One(v) => v.clone(),
+            AggVal::PerField(map) => self.1.and_then(|f| map.get(f).cloned()),
+        }
+    }
+
+    fn field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+}
+
+fn target<'a>(plan: &'a CqPlan, key: &'a SeriesKey) -> &'a str {
+    plan.target_measurement
+        .as_deref()
+        .unwrap_or(&key.measurement)
+}
+
+/// Evaluates the SELECT over one row of aggregate values and writes its line.
+fn write_row(
+    w: &WindowedPlan,
+    plan: &CqPlan,
+    key: &SeriesKey,
+    group: &mut Group,
+    s: i64,
+    vals: &[AggVal],
+    out: &mut Output,
+) {
+    let mut fields: Vec<(String, Value)> = Vec::with_capacity(w.outputs.len());
+    for f in &w.outputs {
+        match f.wildcard {
+            Some(i) => {
+                if let Some(AggVal::PerField(map)) = vals.get(i) {
+                    for (field, v) in map {
+                        fields.push((format!("{}_{field}", f.name), v.clone()));
+                    }
+                }
+            }
+            None => {
+                let r = RowValues(vals, None);
+                if let Some(v) = eval(&f.expr, &r, s, &w.transforms, &mut group.transforms) {
+                    fields.push((f.name.clone(), v));
+                }
+            }
+        }
+    }
+    if encode::line(
+        &mut out.body,
+        target(plan, key),
+        &key.tags,
+        fields.iter().map(|(n, v)| (n.as_str(), v)),
+        s,
+    ) {
+        out.lines += 1;
+    }
+}
+
+fn read<'a>(col: &Col<'a>, row: usize) -> Option<Input<'a>> {
+    match col {
+        Col::Tag(..) => None,
+        Col::Float(a) => a.is_valid(row).then(|| Input::Float(a.value(row))),
+        Col::Int(a) => a.is_valid(row).then(|| Input::Int(a.value(row))),
+        Col::UInt(a) => a.is_valid(row).then(|| Input::UInt(a.value(row))),
+        Col::Bool(a) => a.is_valid(row).then(|| Input::Bool(a.value(row))),
+        Col::Str(a) => a.is_valid(row).then(|| Input::Str(a.value(row))),
+    }
+}

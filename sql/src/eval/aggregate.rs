@@ -1,0 +1,581 @@
+//! Aggregates and selectors: one window of one group reduced to rows.
+
+use std::cmp::Ordering;
+
+use super::value::{duration_arg, int_arg, num_arg, value_cmp, EvalError, Input, Num, Value};
+use crate::ast::Expr;
+
+/// Which aggregate or selector, with its validated literal arguments.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Count,
+    Distinct,
+    /// Unit in ns.
+    Integral(i64),
+    Mean,
+    Median,
+    Mode,
+    Spread,
+    Stddev,
+    Sum,
+    First,
+    Last,
+    Min,
+    Max,
+    /// 0..=100.
+    Percentile(f64),
+    Sample(usize),
+    Top(usize),
+    Bottom(usize),
+}
+
+/// A validated aggregate or selector call: `name(field, extra literal args...)`.
+///
+/// Validated once when the task is created so evaluating a window never fails.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggSpec {
+    kind: Kind,
+    name: &'static str,
+    /// GROUP BY time interval, ns (0 = none).
+    interval: i64,
+}
+
+const NAMES: &[&str] = &[
+    "count",
+    "distinct",
+    "integral",
+    "mean",
+    "median",
+    "mode",
+    "spread",
+    "stddev",
+    "sum",
+    "first",
+    "last",
+    "min",
+    "max",
+    "percentile",
+    "sample",
+    "top",
+    "bottom",
+];
+
+impl AggSpec {
+    /// `name` lower-case; `extra` are the call's arguments after the field
+    /// (InfluxQL literals). `interval` is the GROUP BY time interval in ns.
+    /// Errors on unknown names or bad arguments, with InfluxDB's wording
+    /// where it has one.
+    pub fn new(name: &str, extra: &[Expr], interval: i64) -> Result<AggSpec, EvalError> {
+        let Some(&static_name) = NAMES.iter().find(|n| **n == name) else {
+            return Err(EvalError::UnknownFunction(name.to_string()));
+        };
+        let got = extra.len() + 1;
+        let exact = |n: usize| -> Result<(), EvalError> {
+            if got == n {
+                Ok(())
+            } else {
+                Err(EvalError::count(name, &n.to_string(), got))
+            }
+        };
+        let kind = match name {
+            "count" => exact(1).map(|_| Kind::Count)?,
+            "distinct" => exact(1).map(|_| Kind::Distinct)?,
+            "mean" => exact(1).map(|_| Kind::Mean)?,
+            "median" => exact(1).map(|_| Kind::Median)?,
+            "mode" => exact(1).map(|_| Kind::Mode)?,
+            "spread" => exact(1).map(|_| Kind::Spread)?,
+            "stddev" => exact(1).map(|_| Kind::Stddev)?,
+            "sum" => exact(1).map(|_| Kind::Sum)?,
+            "first" => exact(1).map(|_| Kind::First)?,
+            "last" => exact(1).map(|_| Kind::Last)?,
+            "min" => exact(1).map(|_| Kind::Min)?,
+            "max" => exact(1).map(|_| Kind::Max)?,
+            "integral" => match extra {
+                [] => Kind::Integral(1_000_000_000),
+                [unit] => Kind::Integral(duration_arg(name, unit)?),
+                _ => return Err(EvalError::count(name, "1 or 2", got)),
+            },
+            "percentile" => {
+                exact(2)?;
+                let p = num_arg(name, "N", &extra[0])?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(EvalError::bad(
+                        name,
+                        format!("N must be between 0 and 100, got {p}"),
+                    ));
+                }
+                Kind::Percentile(p)
+            }
+            "sample" | "top" | "bottom" => {
+                if got > 2 && name != "sample" {
+                    return Err(EvalError::bad(
+                        name,
+                        format!(
+                            "the {name}(field, tag, ..., N) form is not supported: \
+                             use {name}(field, N) with GROUP BY the tag"
+                        ),
+                    ));
+                }
+                exact(2)?;
+                let n = int_arg(name, "N", &extra[0])?;
+                if n <= 0 {
+                    return Err(EvalError::bad(
+                        name,
+                        format!("N must be greater than 0, got {n}"),
+                    ));
+                }
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                match name {
+                    "sample" => Kind::Sample(n),
+                    "top" => Kind::Top(n),
+                    _ => Kind::Bottom(n),
+                }
+            }
+            _ => return Err(EvalError::UnknownFunction(name.to_string())),
+        };
+        Ok(AggSpec {
+            kind,
+            name: static_name,
+            interval,
+        })
+    }
+
+    /// The function's lower-case name.
+    pub fn name(&self) -> &str {
+        self.name
+    }
+
+    /// Whether the function can return several rows per window.
+    pub fn multi_row(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Distinct | Kind::Sample(_) | Kind::Top(_) | Kind::Bottom(_)
+        )
+    }
+}
+
+/// The running state of one aggregate in one (window, group).
+///
+/// An enum so a window holding thousands of groups stays small:
+/// decomposable functions keep O(1) state, the rest keep the points they need.
+#[derive(Debug, Clone)]
+pub struct Acc(State);
+
+#[derive(Debug, Clone)]
+enum State {
+    /// count
+    Count(u64),
+    /// sum: the running total in the input's type.
+    Sum(Option<Num>),
+    /// mean
+    Mean {
+        /// Running float sum.
+        sum: f64,
+        /// Points seen.
+        n: u64,
+    },
+    /// min / max: (time, value) of the winner so far (numbers or booleans).
+    Extreme(Option<(i64, Value)>),
+    /// first / last: (time, value) of the winner so far.
+    Edge(Option<(i64, Value)>),
+    /// spread: (min, max)
+    Spread(Option<(Num, Num)>),
+    /// stddev (Welford): n, mean, M2.
+    Stddev {
+        /// Points seen.
+        n: u64,
+        /// Running mean.
+        mean: f64,
+        /// Sum of squared deviations.
+        m2: f64,
+    },
+    /// Functions that need every point (time, value), in arrival order.
+    Points(Vec<(i64, Value)>),
+}
+
+/// Whether a function takes strings and booleans (InfluxDB's rule); others
+/// ignore non-numeric input.
+fn accepts_any(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Count
+            | Kind::Distinct
+            | Kind::Mode
+            | Kind::First
+            | Kind::Last
+            | Kind::Sample(_)
+            // Booleans only; strings are dropped in add().
+            | Kind::Min
+            | Kind::Max
+    )
+}
+
+impl Acc {
+    /// The empty state for `spec`.
+    pub fn new(spec: &AggSpec) -> Acc {
+        Acc(match spec.kind {
+            Kind::Count => State::Count(0),
+            Kind::Sum => State::Sum(None),
+            Kind::Mean => State::Mean { sum: 0.0, n: 0 },
+            Kind::Min | Kind::Max => State::Extreme(None),
+            Kind::First | Kind::Last => State::Edge(None),
+            Kind::Spread => State::Spread(None),
+            Kind::Stddev => State::Stddev {
+                n: 0,
+                mean: 0.0,
+                m2: 0.0,
+            },
+            _ => State::Points(Vec::new()),
+        })
+    }
+
+    /// One point (time ns, value). Points may arrive in any time order.
+    pub fn add(&mut self, spec: &AggSpec, t: i64, v: Input<'_>) {
+        let num = Num::of(v);
+        if num.is_none() && !accepts_any(spec.kind) {
+            return;
+        }
+        match &mut self.0 {
+            State::Count(n) => *n += 1,
+            State::Sum(s) => {
+                if let Some(x) = num {
+                    *s = Some(match *s {
+                        None => x,
+                        Some(prev) => prev.add(x),
+                    });
+                }
+            }
+            State::Mean { sum, n } => {
+                if let Some(x) = num {
+                    *sum += x.f();
+                    *n += 1;
+                }
+            }
+            State::Extreme(p) => {
+                let x = Value::from_input(v);
+                if matches!(x, Value::Str(_)) {
+                    return;
+                }
+                let better = match p {
+                    None => true,
+                    Some((pt, pv)) => {
+                        let ord = value_cmp(&x, pv);
+                        let ord = if spec.kind == Kind::Min {
+                            ord
+                        } else {
+                            ord.reverse()
+                        };
+                        // InfluxDB: on equal values the earlier point wins.
+                        ord == Ordering::Less || (ord == Ordering::Equal && t < *pt)
+                    }
+                };
+                if better {
+                    *p = Some((t, x));
+                }
+            }
+            State::Edge(p) => {
+                let x = Value::from_input(v);
+                let better = match p {
+                    None => true,
+                    Some((pt, pv)) => {
+                        let first = spec.kind == Kind::First;
+                        let newer = if first { t < *pt } else { t > *pt };
+                        // InfluxDB: on equal times the larger value wins, except
+                        // that first() of booleans prefers false.
+                        let tie_wins = match (&x, &*pv) {
+                            (Value::Bool(a), Value::Bool(b)) => {
+                                if first {
+                                    !*a && *b
+                                } else {
+                                    *a && !*b
+                                }
+                            }
+                            _ => value_cmp(&x, pv) == Ordering::Greater,
+                        };
+                        newer || (t == *pt && tie_wins)
+                    }
+                };
+                if better {
+                    *p = Some((t, x));
+                }
+            }
+            State::Spread(p) => {
+                if let Some(x) = num {
+                    *p = Some(match *p {
+                        None => (x, x),
+                        Some((lo, hi)) => (
+                            if x.cmp(lo) == Ordering::Less { x } else { lo },
+                            if x.cmp(hi) == Ordering::Greater {
+                                x
+                            } else {
+                                hi
+                            },
+                        ),
+                    });
+                }
+            }
+            State::Stddev { n, mean, m2 } => {
+                if let Some(x) = num {
+                    let x = x.f();
+                    *n += 1;
+                    let delta = x - *mean;
+                    *mean += delta / *n as f64;
+                    *m2 += delta * (x - *mean);
+                }
+            }
+            State::Points(points) => points.push((t, Value::from_input(v))),
+        }
+    }
+
+    /// The output rows of window `[start, start+interval)` as InfluxDB 1.6
+    /// returns them for `SELECT f(x) ... GROUP BY time(interval)`:
+    /// (timestamp, value). Empty or all-incompatible input gives none.
+    pub fn finish(&self, spec: &AggSpec, start: i64) -> Vec<(i64, Value)> {
+        let one = |v: Option<Value>| v.map(|v| vec![(start, v)]).unwrap_or_default();
+        match &self.0 {
+            State::Count(n) => {
+                one((*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))))
+            }
+            State::Sum(s) => one(s.map(Num::value)),
+            State::Mean { sum, n } => one((*n > 0).then(|| Value::Float(*sum / *n as f64))),
+            State::Extreme(p) => one(p.as_ref().map(|(_, v)| v.clone())),
+            State::Edge(p) => one(p.as_ref().map(|(_, v)| v.clone())),
+            State::Spread(p) => one(p.map(|(lo, hi)| hi.sub(lo).value())),
+            State::Stddev { n, m2, .. } => {
+                one((*n >= 2).then(|| Value::Float((*m2 / (*n - 1) as f64).sqrt())))
+            }
+            State::Points(points) => finish_points(spec, start, points),
+        }
+    }
+
+    /// integral() with InfluxDB's interpolation across window edges: when a
+    /// query covers several windows, InfluxDB adds the area between a window's
+    /// edge and the neighbouring windows' nearest points (`prev` = last point
+    /// before the window, `next` = first point after it). Only meaningful for
+    /// integral; other functions ignore the neighbours.
+    pub fn finish_with_neighbors(
+        &self,
+        spec: &AggSpec,
+        start: i64,
+        prev: Option<(i64, f64)>,
+        next: Option<(i64, f64)>,
+    ) -> Vec<(i64, Value)> {
+        match (spec.kind, &self.0) {
+            (Kind::Integral(unit), State::Points(points)) => {
+                let pts = numeric_sorted(points);
+                let integers = points
+                    .iter()
+                    .all(|(_, v)| matches!(v, Value::Int(_) | Value::UInt(_)));
+                integral(&pts, unit, start, spec.interval, prev, next, integers)
+                    .map(|v| vec![(start, Value::Float(v))])
+                    .unwrap_or_default()
+            }
+            _ => self.finish(spec, start),
+        }
+    }
+
+    /// The earliest and latest numeric points of the window, what a
+    /// neighbouring window's [`Acc::finish_with_neighbors`] needs.
+    pub fn edge_points(&self) -> Option<((i64, f64), (i64, f64))> {
+        let State::Points(points) = &self.0 else {
+            return None;
+        };
+        let pts = numeric_sorted(points);
+        Some((*pts.first()?, *pts.last()?))
+    }
+}
+
+/// Numeric points sorted by time (stable: equal times keep arrival order).
+fn numeric_sorted(points: &[(i64, Value)]) -> Vec<(i64, f64)> {
+    let mut pts: Vec<(i64, f64)> = points
+        .iter()
+        .filter_map(|(t, v)| v.as_f64().map(|f| (*t, f)))
+        .collect();
+    pts.sort_by_key(|p| p.0);
+    pts
+}
+
+/// Trapezoid integral over time-sorted points; `None` when there are none.
+fn integral(
+    pts: &[(i64, f64)],
+    unit: i64,
+    start: i64,
+    interval: i64,
+    prev: Option<(i64, f64)>,
+    next: Option<(i64, f64)>,
+    integers: bool,
+) -> Option<f64> {
+    let end = start.saturating_add(interval);
+    let unit = unit as f64;
+    let mut iter = pts.iter();
+    let &(mut pt, mut pv) = iter.next()?;
+    let mut sum = 0.0;
+    if let Some((t0, v0)) = prev {
+        if t0 < start {
+            // InfluxDB interpolates at the end of the previous point's window
+            // (this window's start unless the windows between are empty) and
+            // integrates from there.
+            let from = if interval > 0 {
+                start - ((start - t0 - 1) / interval) * interval
+            } else {
+                start
+            };
+            if pt > from {
+                let vs = lerp(from, t0, pt, v0, pv);
+                // InfluxDB's integer reducer pairs the previous point's own
+                // value with the edge value (a quirk of its variable reuse).
+                let (a, b) = if integers { (v0, vs) } else { (vs, pv) };
+                sum += 0.5 * (a + b) * ((pt - from) as f64 / unit);
+            }
+        }
+    }
+    for &(t, v) in iter {
+        if t == pt {
+            // Equal times: the later point replaces the earlier.
+            pv = v;
+            continue;
+        }
+        sum += 0.5 * (v + pv) * ((t - pt) as f64 / unit);
+        pt = t;
+        pv = v;
+    }
+    if let Some((t1, v1)) = next {
+        if t1 >= end && pt < end {
+            let ve = lerp(end, pt, t1, pv, v1);
+            sum += 0.5 * (ve + pv) * ((end - pt) as f64 / unit);
+        }
+    }
+    Some(sum)
+}
+
+fn lerp(t: i64, t0: i64, t1: i64, v0: f64, v1: f64) -> f64 {
+    if t1 == t0 {
+        return v0;
+    }
+    v0 + (v1 - v0) * ((t - t0) as f64 / (t1 - t0) as f64)
+}
+
+fn finish_points(spec: &AggSpec, start: i64, points: &[(i64, Value)]) -> Vec<(i64, Value)> {
+    if points.is_empty() {
+        return Vec::new();
+    }
+    match spec.kind {
+        Kind::Integral(unit) => {
+            let pts = numeric_sorted(points);
+            integral(&pts, unit, start, spec.interval, None, None, false)
+                .map(|v| vec![(start, Value::Float(v))])
+                .unwrap_or_default()
+        }
+        Kind::Distinct => {
+            // InfluxDB keeps each value's earliest point, then orders by
+            // (time, value): first-appearance order, not value order.
+            let mut pts: Vec<(i64, &Value)> = points.iter().map(|(t, v)| (*t, v)).collect();
+            pts.sort_by(|a, b| value_cmp(a.1, b.1).then(a.0.cmp(&b.0)));
+            pts.dedup_by(|a, b| value_cmp(a.1, b.1) == Ordering::Equal);
+            pts.sort_by(|a, b| a.0.cmp(&b.0).then(value_cmp(a.1, b.1)));
+            pts.into_iter().map(|(_, v)| (start, v.clone())).collect()
+        }
+        Kind::Median => {
+            let mut vals: Vec<f64> = points.iter().filter_map(|(_, v)| v.as_f64()).collect();
+            if vals.is_empty() {
+                return Vec::new();
+            }
+            vals.sort_by(f64::total_cmp);
+            let len = vals.len();
+            let m = if len % 2 == 1 {
+                vals[len / 2]
+            } else {
+                let (lo, hi) = (vals[len / 2 - 1], vals[len / 2]);
+                lo + (hi - lo) / 2.0
+            };
+            vec![(start, Value::Float(m))]
+        }
+        Kind::Mode => mode(points).map(|v| vec![(start, v)]).unwrap_or_default(),
+        Kind::Percentile(p) => {
+            let mut pts: Vec<(i64, Num)> = points
+                .iter()
+                .filter_map(|(t, v)| Num::of_value(v).map(|n| (*t, n)))
+                .collect();
+            pts.sort_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(&b.0)));
+            let i = (pts.len() as f64 * p / 100.0 + 0.5).floor() as i64 - 1;
+            match usize::try_from(i).ok().and_then(|i| pts.get(i)) {
+                Some(&(_, v)) => vec![(start, v.value())],
+                None => Vec::new(),
+            }
+        }
+        Kind::Top(n) | Kind::Bottom(n) => {
+            let mut pts: Vec<(i64, Num)> = points
+                .iter()
+                .filter_map(|(t, v)| Num::of_value(v).map(|x| (*t, x)))
+                .collect();
+            let top = matches!(spec.kind, Kind::Top(_));
+            pts.sort_by(|a, b| {
+                let ord = if top { b.1.cmp(a.1) } else { a.1.cmp(b.1) };
+                ord.then(a.0.cmp(&b.0))
+            });
+            pts.truncate(n);
+            pts.sort_by_key(|p| p.0);
+            pts.into_iter().map(|(t, v)| (t, v.value())).collect()
+        }
+        Kind::Sample(n) => {
+            let mut pts: Vec<(i64, Value)> = points.to_vec();
+            pts.sort_by_key(|p| p.0);
+            if pts.len() > n {
+                // InfluxDB samples at random; weir keeps a deterministic,
+                // evenly spread subset so re-runs agree.
+                let len = pts.len();
+                pts = (0..n)
+                    .filter_map(|k| pts.get(k * len / n).cloned())
+                    .collect();
+            }
+            pts
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// InfluxDB's mode: booleans by majority (true on a tie); other values sorted
+/// by (value, time) and scanned with InfluxDB's running-count rule, whose tie
+/// break favours the value whose run started before the current best was
+/// last updated (in effect: the value first seen earlier; all-distinct input
+/// gives the smallest value).
+fn mode(points: &[(i64, Value)]) -> Option<Value> {
+    if let [(_, v)] = points {
+        return Some(v.clone());
+    }
+    if points.iter().any(|(_, v)| matches!(v, Value::Bool(_))) {
+        let trues = points
+            .iter()
+            .filter(|(_, v)| *v == Value::Bool(true))
+            .count();
+        let falses = points
+            .iter()
+            .filter(|(_, v)| *v == Value::Bool(false))
+            .count();
+        if trues + falses > 0 {
+            return Some(Value::Bool(trues >= falses));
+        }
+    }
+    let mut pts: Vec<(i64, &Value)> = points.iter().map(|(t, v)| (*t, v)).collect();
+    pts.sort_by(|a, b| value_cmp(a.1, b.1).then(a.0.cmp(&b.0)));
+    let &(t0, v0) = pts.first()?;
+    let (mut most_freq, mut curr_freq) = (0usize, 0usize);
+    let (mut curr_mode, mut most_mode) = (v0, v0);
+    let (mut most_time, mut curr_time) = (t0, t0);
+    for &(t, v) in &pts {
+        if value_cmp(v, curr_mode) != Ordering::Equal {
+            curr_freq = 1;
+            curr_mode = v;
+            curr_time = t;
+            continue;
+        }
+        curr_freq += 1;
+        if most_freq > curr_freq || (most_freq == curr_freq && curr_time > most_time) {
+            continue;
+        }
+        most_freq = curr_freq;
+        most_mode = v;
+        most_time = t;
+    }
+    Some(most_mode.clone())
+}
