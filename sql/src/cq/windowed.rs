@@ -72,6 +72,9 @@ struct Group {
     transforms: Vec<Transform>,
     /// Rows held by `fill(linear)` until their nulls can be interpolated.
     pending: VecDeque<(i64, Vec<AggVal>)>,
+    /// Per `integral()` call, the last point of the group's previous window: InfluxDB
+    /// integrates across window edges when a query spans several windows.
+    integral_prev: Vec<Option<(i64, f64)>>,
 }
 
 /// The windowed operator.
@@ -183,6 +186,7 @@ impl Windowed {
                             last_wild: HashMap::new(),
                             transforms: w.transforms.iter().map(Transform::new).collect(),
                             pending: VecDeque::new(),
+                            integral_prev: vec![None; w.aggs.len()],
                         },
                     );
                 }
@@ -340,6 +344,30 @@ impl Windowed {
         let lines_before = out.lines;
         let fills = !matches!(w.fill, Fill::None | Fill::Null) && !w.multi_row;
         let empty = BTreeMap::new();
+        // integral(): the first point of each group's next window, if it has arrived.
+        let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
+        let next_edges: BTreeMap<SeriesKey, Vec<Option<(i64, f64)>>> = if has_integral {
+            self.windows
+                .get(&s.saturating_add(self.interval))
+                .map(|next| {
+                    next.groups
+                        .iter()
+                        .map(|(k, accs)| {
+                            let edges = accs
+                                .iter()
+                                .map(|a| match a {
+                                    AggState::One(acc) => acc.edge_points().map(|(first, _)| first),
+                                    AggState::PerField(_) => None,
+                                })
+                                .collect();
+                            (k.clone(), edges)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            BTreeMap::new()
+        };
         let window = self.windows.get_mut(&s);
         let data = match window {
             Some(win) => {
@@ -381,11 +409,27 @@ impl Windowed {
                 }
                 continue;
             }
+            let group_edges = self.groups.get(&key).map(|g| g.integral_prev.clone());
             let mut vals: Vec<AggVal> = match accs {
                 Some(accs) => accs
                     .iter()
                     .zip(&w.aggs)
-                    .map(|(st, call)| match st {
+                    .enumerate()
+                    .map(|(i, (st, call))| match st {
+                        AggState::One(acc) if call.spec.name() == "integral" => {
+                            let prev = group_edges
+                                .as_ref()
+                                .and_then(|e| e.get(i).copied().flatten());
+                            let next = next_edges
+                                .get(&key)
+                                .and_then(|e| e.get(i).copied().flatten());
+                            AggVal::One(
+                                acc.finish_with_neighbors(&call.spec, s, prev, next)
+                                    .into_iter()
+                                    .next()
+                                    .map(|r| r.1),
+                            )
+                        }
                         AggState::One(acc) => {
                             AggVal::One(acc.finish(&call.spec, s).into_iter().next().map(|r| r.1))
                         }
@@ -418,6 +462,17 @@ impl Windowed {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
+            if has_integral {
+                if let Some(accs) = accs {
+                    for (i, st) in accs.iter().enumerate() {
+                        if let AggState::One(acc) = st {
+                            if let Some((_, last)) = acc.edge_points() {
+                                group.integral_prev[i] = Some(last);
+                            }
+                        }
+                    }
+                }
+            }
             match w.fill {
                 Fill::Null | Fill::None => {}
                 Fill::Integer(_) | Fill::Float(_) => {
@@ -515,10 +570,7 @@ fn linear(
     group.pending.push_back((s, vals));
     // Write the complete prefix: a row is complete when each null has no earlier value to
     // interpolate from (a leading null) or has been filled.
-    loop {
-        let Some((ps, pvals)) = group.pending.front() else {
-            break;
-        };
+    while let Some((ps, pvals)) = group.pending.front() {
         let waiting = pvals.iter().enumerate().any(|(i, v)| {
             matches!(v, AggVal::One(None)) && group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps)
         });
