@@ -744,7 +744,7 @@ fn known_divergence(c: &Case) -> Option<&'static str> {
     if sel.contains("mode(") {
         Some("mode(): InfluxDB breaks frequency ties by the order of Go's unstable sort")
     } else if sel.contains("integral(") {
-        Some("integral(): InfluxDB interpolates to the next point after a window wherever it is; the stream only sees the next window's first point if it arrived before the window closed")
+        Some("integral(): weir interpolates to the next point after a window as InfluxDB does, holding the window until that point arrives (fill none/null) or using the next window's first point if it has arrived (other fills); the oracle's range ends at the cut, so its last window has no next point, and rows still held at the cut are missing")
     } else if sel.contains("holt_winters") {
         Some("holt_winters(): refused in continuous queries (needs the whole range)")
     } else if (sel.starts_with("top(") || sel.starts_with("bottom("))

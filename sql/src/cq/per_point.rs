@@ -8,6 +8,7 @@
 
 use datafusion::arrow::array::Array;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::eval::{Transform, Value};
 
@@ -28,7 +29,7 @@ struct Series {
 #[derive(Debug)]
 pub(crate) struct PerPoint {
     ttl: i64,
-    series: HashMap<SeriesKey, Series>,
+    series: HashMap<Arc<SeriesKey>, Series>,
 }
 
 struct Point<'v, 'a> {
@@ -107,7 +108,7 @@ impl PerPoint {
                 } else {
                     if !self.series.contains_key(key) {
                         self.series.insert(
-                            key.clone(),
+                            Arc::clone(key),
                             Series {
                                 transforms: p.transforms.iter().map(Transform::new).collect(),
                                 last_seen: t,

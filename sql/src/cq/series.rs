@@ -5,6 +5,7 @@
 //! up by reference in the window and series maps.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
 
@@ -52,7 +53,7 @@ pub(crate) struct KeyBuilder<'v, 'a> {
     measurement: &'v str,
     /// The tag columns that make the key, in key order.
     columns: Vec<&'a str>,
-    cache: HashMap<Vec<i32>, SeriesKey>,
+    cache: HashMap<Vec<i32>, Arc<SeriesKey>>,
     sig: Vec<i32>,
 }
 
@@ -76,8 +77,8 @@ impl<'v, 'a> KeyBuilder<'v, 'a> {
         }
     }
 
-    /// The key of `row`.
-    pub(crate) fn key(&mut self, row: usize) -> &SeriesKey {
+    /// The key of `row`, shared (the window and series maps hold the same allocation).
+    pub(crate) fn key(&mut self, row: usize) -> &Arc<SeriesKey> {
         self.sig.clear();
         for name in &self.columns {
             let k = match self.view.cols.get(name) {
@@ -97,7 +98,7 @@ impl<'v, 'a> KeyBuilder<'v, 'a> {
                 measurement: self.measurement.to_string(),
                 tags,
             };
-            self.cache.insert(self.sig.clone(), key);
+            self.cache.insert(self.sig.clone(), Arc::new(key));
         }
         // Present: inserted just above when missing.
         &self.cache[&self.sig]

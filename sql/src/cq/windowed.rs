@@ -12,7 +12,8 @@
 //!   the group's rows in time order, after fill, as InfluxDB applies them.
 
 use datafusion::arrow::array::Array;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use crate::ast::Fill;
 use crate::eval::{Acc, Input, Transform, Value};
@@ -48,7 +49,7 @@ enum AggVal {
 
 #[derive(Debug, Default)]
 struct Window {
-    groups: BTreeMap<SeriesKey, Vec<AggState>>,
+    groups: BTreeMap<Arc<SeriesKey>, Vec<AggState>>,
     /// Emitted at least once.
     emitted: bool,
     /// Changed since it was last emitted.
@@ -67,7 +68,7 @@ struct Group {
     /// Last non-null value per single-field aggregate, with its window start.
     last: Vec<Option<(i64, Value)>>,
     /// Last value per (wildcard aggregate, field), for `fill(previous)`.
-    last_wild: HashMap<(usize, String), Value>,
+    last_wild: BTreeMap<(usize, String), Value>,
     /// Transformation states.
     transforms: Vec<Transform>,
     /// Rows held by `fill(linear)` until their nulls can be interpolated.
@@ -75,7 +76,22 @@ struct Group {
     /// Per `integral()` call, the last point of the group's previous window: InfluxDB
     /// integrates across window edges when a query spans several windows.
     integral_prev: Vec<Option<(i64, f64)>>,
+    /// Rows whose `integral()` waits for the group's next point (fill none/null only).
+    held: VecDeque<Held>,
 }
+
+/// A row held until the group's next point is known: InfluxDB interpolates the series at
+/// the window's end from the next point after the window, wherever it is.
+#[derive(Debug)]
+struct Held {
+    start: i64,
+    vals: Vec<AggVal>,
+    waiting: Vec<Waiting>,
+}
+
+/// An `integral()` of a held row: (aggregate index, its accumulator, the point before the
+/// window).
+type Waiting = (usize, Acc, Option<(i64, f64)>);
 
 /// The windowed operator.
 #[derive(Debug)]
@@ -92,7 +108,7 @@ pub(crate) struct Windowed {
     accept_from: i64,
     /// Windows starting before this have had their first emission.
     next_emit: i64,
-    groups: BTreeMap<SeriesKey, Group>,
+    groups: BTreeMap<Arc<SeriesKey>, Group>,
     /// The type each single-field aggregate produced last (for typing fill values).
     agg_types: Vec<Option<Value>>,
 }
@@ -135,6 +151,7 @@ impl Windowed {
             return 0;
         };
         let mut keys = KeyBuilder::new(view, measurement, KeyTags::grouping(&plan.group));
+        let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
         // Resolve each aggregate's field columns once per batch.
         let fields: Vec<Vec<(&str, &Col<'_>)>> = w
             .aggs
@@ -178,15 +195,24 @@ impl Windowed {
                 }
                 None => {
                     self.groups.insert(
-                        key.clone(),
+                        Arc::clone(key),
                         Group {
                             first_window: start,
                             last_seen: t,
-                            last: vec![None; w.aggs.len()],
-                            last_wild: HashMap::new(),
+                            last: if matches!(w.fill, Fill::Previous | Fill::Linear) {
+                                vec![None; w.aggs.len()]
+                            } else {
+                                Vec::new()
+                            },
+                            last_wild: BTreeMap::new(),
                             transforms: w.transforms.iter().map(Transform::new).collect(),
                             pending: VecDeque::new(),
-                            integral_prev: vec![None; w.aggs.len()],
+                            integral_prev: if has_integral {
+                                vec![None; w.aggs.len()]
+                            } else {
+                                Vec::new()
+                            },
+                            held: VecDeque::new(),
                         },
                     );
                 }
@@ -198,7 +224,7 @@ impl Windowed {
             window.dirty = true;
             let accs = match window.groups.get_mut(key) {
                 Some(a) => a,
-                None => window.groups.entry(key.clone()).or_insert_with(|| {
+                None => window.groups.entry(Arc::clone(key)).or_insert_with(|| {
                     w.aggs
                         .iter()
                         .map(|a| match a.field {
@@ -316,11 +342,12 @@ impl Windowed {
         let mut expired = Vec::new();
         for (k, g) in &self.groups {
             if g.last_seen < horizon {
-                expired.push(k.clone());
+                expired.push(Arc::clone(k));
             }
         }
         for k in expired {
             if let Some(mut g) = self.groups.remove(&k) {
+                release_held(w, plan, &k, &mut g, &mut out, true);
                 // Rows still held for fill(linear) are written without the missing values.
                 while let Some((s, vals)) = g.pending.pop_front() {
                     write_row(w, plan, &k, &mut g, s, &vals, &mut out);
@@ -346,7 +373,7 @@ impl Windowed {
         let empty = BTreeMap::new();
         // integral(): the first point of each group's next window, if it has arrived.
         let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
-        let next_edges: BTreeMap<SeriesKey, Vec<Option<(i64, f64)>>> = if has_integral {
+        let next_edges: BTreeMap<Arc<SeriesKey>, Vec<Option<(i64, f64)>>> = if has_integral {
             self.windows
                 .get(&s.saturating_add(self.interval))
                 .map(|next| {
@@ -360,7 +387,7 @@ impl Windowed {
                                     AggState::PerField(_) => None,
                                 })
                                 .collect();
-                            (k.clone(), edges)
+                            (Arc::clone(k), edges)
                         })
                         .collect()
                 })
@@ -382,17 +409,17 @@ impl Windowed {
             None => &empty,
         };
         // Groups with data, plus (with fill) every known group from its first window on.
-        let keys: Vec<SeriesKey> = if fills {
+        let keys: Vec<Arc<SeriesKey>> = if fills {
             self.groups
                 .iter()
                 .filter(|(k, g)| {
                     data.contains_key(*k)
                         || (g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl))
                 })
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| Arc::clone(k))
                 .collect()
         } else {
-            data.keys().cloned().collect()
+            data.keys().map(Arc::clone).collect()
         };
         for key in keys {
             let accs = data.get(&key);
@@ -467,7 +494,9 @@ impl Windowed {
                     for (i, st) in accs.iter().enumerate() {
                         if let AggState::One(acc) = st {
                             if let Some((_, last)) = acc.edge_points() {
-                                group.integral_prev[i] = Some(last);
+                                if let Some(slot) = group.integral_prev.get_mut(i) {
+                                    *slot = Some(last);
+                                }
                             }
                         }
                     }
@@ -501,7 +530,11 @@ impl Windowed {
                     for (i, v) in vals.iter_mut().enumerate() {
                         match v {
                             AggVal::One(slot @ None) => {
-                                *slot = group.last[i].as_ref().map(|(_, v)| v.clone());
+                                *slot = group
+                                    .last
+                                    .get(i)
+                                    .and_then(|l| l.as_ref())
+                                    .map(|(_, v)| v.clone());
                             }
                             AggVal::PerField(map) => {
                                 for ((j, f), prev) in &group.last_wild {
@@ -519,8 +552,10 @@ impl Windowed {
             // Remember last values (fill(previous), fill(linear), wildcard typing).
             for (i, v) in vals.iter().enumerate() {
                 match v {
-                    AggVal::One(Some(v)) if w.fill != Fill::Linear => {
-                        group.last[i] = Some((s, v.clone()));
+                    AggVal::One(Some(v)) if w.fill == Fill::Previous => {
+                        if let Some(slot) = group.last.get_mut(i) {
+                            *slot = Some((s, v.clone()));
+                        }
                     }
                     AggVal::PerField(map) => {
                         for (f, v) in map {
@@ -530,7 +565,60 @@ impl Windowed {
                     _ => {}
                 }
             }
-            if w.fill == Fill::Linear {
+            if has_integral && matches!(w.fill, Fill::None | Fill::Null) {
+                // This window's first points settle the integrals held before it.
+                if let Some(accs) = accs {
+                    for h in group.held.iter_mut() {
+                        let start = h.start;
+                        let vals = &mut h.vals;
+                        h.waiting.retain(|(i, acc, prev)| {
+                            let next = match accs.get(*i) {
+                                Some(AggState::One(a)) => a.edge_points().map(|(first, _)| first),
+                                _ => None,
+                            };
+                            let Some(next) = next else { return true };
+                            vals[*i] = AggVal::One(
+                                acc.finish_with_neighbors(
+                                    &w.aggs[*i].spec,
+                                    start,
+                                    *prev,
+                                    Some(next),
+                                )
+                                .into_iter()
+                                .next()
+                                .map(|r| r.1),
+                            );
+                            false
+                        });
+                    }
+                }
+                // This row's integrals wait when the next window has no point of the group yet.
+                let mut waiting = Vec::new();
+                if let Some(accs) = accs {
+                    for (i, st) in accs.iter().enumerate() {
+                        let AggState::One(acc) = st else { continue };
+                        if w.aggs[i].spec.name() != "integral" || acc.edge_points().is_none() {
+                            continue;
+                        }
+                        let next = next_edges
+                            .get(&key)
+                            .and_then(|e| e.get(i).copied().flatten());
+                        if next.is_none() {
+                            let prev = group_edges
+                                .as_ref()
+                                .and_then(|e| e.get(i).copied().flatten());
+                            waiting.push((i, acc.clone(), prev));
+                            vals[i] = AggVal::One(None);
+                        }
+                    }
+                }
+                group.held.push_back(Held {
+                    start: s,
+                    vals,
+                    waiting,
+                });
+                release_held(w, plan, &key, group, out, false);
+            } else if w.fill == Fill::Linear {
                 linear(w, plan, &key, group, s, vals, out);
             } else {
                 write_row(w, plan, &key, group, s, &vals, out);
@@ -539,6 +627,35 @@ impl Windowed {
         if out.lines > lines_before {
             out.windows += 1;
         }
+    }
+}
+
+/// Writes the held rows that are complete, in time order; with `flush`, all of them (the
+/// group expired: the integrals end at their last point).
+fn release_held(
+    w: &WindowedPlan,
+    plan: &CqPlan,
+    key: &SeriesKey,
+    group: &mut Group,
+    out: &mut Output,
+    flush: bool,
+) {
+    while let Some(h) = group.held.front() {
+        if !flush && !h.waiting.is_empty() {
+            break;
+        }
+        let Some(mut h) = group.held.pop_front() else {
+            break;
+        };
+        for (i, acc, prev) in h.waiting.drain(..) {
+            h.vals[i] = AggVal::One(
+                acc.finish_with_neighbors(&w.aggs[i].spec, h.start, prev, None)
+                    .into_iter()
+                    .next()
+                    .map(|r| r.1),
+            );
+        }
+        write_row(w, plan, key, group, h.start, &h.vals, out);
     }
 }
 

@@ -1,0 +1,120 @@
+//! Continuous-query window benchmark: `SELECT mean(usage_idle), max(usage_user) ... GROUP BY
+//! time(1m), host` over 100,000 series × 6 points (one 1-minute window), fed in 8,192-row
+//! batches as the router delivers them. Prints the ingest rate into the CQ (points/s, one
+//! core), the latency of closing the window (all 100k groups written as line protocol) and the
+//! resident memory per active series while the window is open.
+//!
+//! `cargo bench --workspace --bench cq_windows` (release). Under `cargo test` it runs a small
+//! smoke version so the bench keeps compiling and working.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::record_batch::RecordBatch;
+use weir_engine::batch::RequestBuilder;
+use weir_engine::clock::ManualClock;
+use weir_engine::line_protocol::{lines, parse_line, ParsedLine, Precision};
+use weir_engine::schema::SchemaRegistry;
+use weir_sql::cq::{plan, CqSettings, CqState};
+
+const CQ: &str = "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) AS usage_idle, max(usage_user) AS usage_user_max INTO cpu_1m FROM cpu GROUP BY time(1m), host END";
+
+/// Resident set size in bytes (Linux), 0 elsewhere.
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `series` hosts × `points` points 10 s apart (with jitter), in time order, as batches.
+fn batches(series: usize, points: usize) -> Vec<(String, RecordBatch)> {
+    let reg = SchemaRegistry::in_memory();
+    let t0: i64 = 1_704_067_200_000_000_000;
+    let mut out = Vec::new();
+    let mut body = String::new();
+    let mut rows = 0;
+    let flush = |body: &mut String, out: &mut Vec<(String, RecordBatch)>| {
+        let mut b = RequestBuilder::new("telegraf", &reg, Precision::Nanoseconds, 0, 8192);
+        let mut line = ParsedLine::default();
+        for (n, l) in lines(body.as_bytes()) {
+            parse_line(l, n, &mut line).unwrap();
+            b.add_line(n, &line).unwrap();
+        }
+        for m in b.finish().unwrap() {
+            out.push((m.measurement.to_string(), m.batch));
+        }
+        body.clear();
+    };
+    for p in 0..points {
+        for s in 0..series {
+            let t = t0 + p as i64 * 10_000_000_000 + (s as i64 * 7_919) % 1_000_000_000;
+            let idle = 50.0 + ((s * 31 + p * 17) % 500) as f64 / 10.0;
+            let user = (s + p) % 100;
+            body.push_str(&format!(
+                "cpu,host=host-{s:06},cpu=cpu-total,dc=eu usage_idle={idle},usage_user={user}i {t}\n"
+            ));
+            rows += 1;
+            if rows % 8192 == 0 {
+                flush(&mut body, &mut out);
+            }
+        }
+    }
+    if !body.is_empty() {
+        flush(&mut body, &mut out);
+    }
+    out
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (series, points) = if full { (100_000, 6) } else { (1_000, 6) };
+    let input = batches(series, points);
+    let n_points: usize = input.iter().map(|(_, b)| b.num_rows()).sum();
+    let stmt = weir_sql::parse_statements(CQ).unwrap().remove(0);
+    let plan = Arc::new(plan(&stmt).unwrap());
+    let runs = if full { 5 } else { 1 };
+    for run in 0..runs {
+        let wall = ManualClock::new(0);
+        let mut state = CqState::new(
+            Arc::clone(&plan),
+            Arc::new(wall.clone()),
+            CqSettings {
+                lateness: 5_000_000_000,
+                ..CqSettings::default()
+            },
+        );
+        let before = rss();
+        let start = Instant::now();
+        for (m, b) in &input {
+            let r = state.ingest(m, b);
+            assert_eq!(r.late, 0);
+            let out = state.close();
+            assert_eq!(
+                out.lines, 0,
+                "the window must stay open while points arrive"
+            );
+        }
+        let ingest = start.elapsed();
+        let grown = rss().saturating_sub(before);
+        let (windows, groups) = state.sizes();
+        // Data stops; wall time passes the window's end + lateness.
+        wall.advance(120_000_000_000);
+        let start = Instant::now();
+        let out = state.close();
+        let close = start.elapsed();
+        assert_eq!(out.lines, series, "one line per host");
+        assert_eq!((windows, groups), (1, series));
+        println!(
+            "run {run}: {n_points} points into the CQ in {:.1} ms = {:.2} M points/s (one core); \
+             closing the window of {series} series: {:.1} ms, {} bytes of line protocol; \
+             memory while open: {:.0} bytes per series (RSS growth)",
+            ingest.as_secs_f64() * 1e3,
+            n_points as f64 / ingest.as_secs_f64() / 1e6,
+            close.as_secs_f64() * 1e3,
+            out.body.len(),
+            grown as f64 / series as f64,
+        );
+    }
+}
