@@ -4,20 +4,17 @@
 //! * [`AggSpec`]/[`Acc`]: aggregates and selectors, per (window, group).
 //! * [`TransformSpec`]/[`Transform`]: transformations and technical-analysis
 //!   functions, per series, fed in time order.
-//! * [`holt_winters`]: the forecast over a whole series of window values.
 //! * [`math`]: the per-value math functions.
 //!
 //! The quirks verified against InfluxDB 1.6.7 are listed in `SEMANTICS.md`.
 
 mod aggregate;
-mod holt_winters;
 mod math;
 mod ta;
 mod transform;
 mod value;
 
 pub use aggregate::{Acc, AggSpec};
-pub use holt_winters::holt_winters;
 pub use math::math;
 pub use transform::{Transform, TransformSpec};
 pub use value::{EvalError, Input, Value};
