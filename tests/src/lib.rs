@@ -286,3 +286,29 @@ pub fn post_lines(url: String, body: String) {
     let status = r.status().as_u16();
     assert_eq!(status, 204, "{url}: {}", r.text().unwrap_or_default());
 }
+
+/// Deterministic pseudo-random numbers (64-bit LCG, high bits), so generated test data is the
+/// same on every run.
+#[derive(Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 31-bit value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// One element of `xs` (non-empty).
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.below(xs.len() as u64)) as usize]
+    }
+}

@@ -16,26 +16,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::Value;
-use weir_tests::{post_lines, Influxd, Weir};
-
-/// Deterministic pseudo-random numbers (64-bit LCG, high bits).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-}
+use weir_tests::{post_lines, Influxd, Rng, Weir};
 
 const S: i64 = 1_000_000_000;
 const M: i64 = 60 * S;

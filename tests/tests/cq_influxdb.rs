@@ -9,23 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::Value;
-use weir_tests::{post_lines as post, Influxd, Weir};
-
-/// Deterministic pseudo-random numbers (64-bit LCG, high bits).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use weir_tests::{post_lines as post, Influxd, Rng, Weir};
 
 const S: i64 = 1_000_000_000;
 /// 2023-01-01T00:00:00Z.

@@ -24,6 +24,19 @@ pub(crate) enum Col<'a> {
     Bool(&'a BooleanArray),
     Str(&'a StringArray),
 }
+impl<'a> Col<'a> {
+    /// The field value at `row`; `None` for a null or a tag column.
+    pub(crate) fn value(&self, row: usize) -> Option<Input<'a>> {
+        match self {
+            Col::Tag(..) => None,
+            Col::Float(a) => a.is_valid(row).then(|| Input::Float(a.value(row))),
+            Col::Int(a) => a.is_valid(row).then(|| Input::Int(a.value(row))),
+            Col::UInt(a) => a.is_valid(row).then(|| Input::UInt(a.value(row))),
+            Col::Bool(a) => a.is_valid(row).then(|| Input::Bool(a.value(row))),
+            Col::Str(a) => a.is_valid(row).then(|| Input::Str(a.value(row))),
+        }
+    }
+}
 
 pub(crate) struct View<'a> {
     pub(crate) time: &'a TimestampNanosecondArray,
@@ -94,15 +107,7 @@ impl<'a> View<'a> {
     }
 
     pub(crate) fn field(&self, name: &str, row: usize) -> Option<Input<'a>> {
-        let col = self.cols.get(name)?;
-        match col {
-            Col::Tag(..) => None,
-            Col::Float(a) => a.is_valid(row).then(|| Input::Float(a.value(row))),
-            Col::Int(a) => a.is_valid(row).then(|| Input::Int(a.value(row))),
-            Col::UInt(a) => a.is_valid(row).then(|| Input::UInt(a.value(row))),
-            Col::Bool(a) => a.is_valid(row).then(|| Input::Bool(a.value(row))),
-            Col::Str(a) => a.is_valid(row).then(|| Input::Str(a.value(row))),
-        }
+        self.cols.get(name)?.value(row)
     }
 
     pub(crate) fn is_tag(&self, name: &str) -> bool {

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::ast::Fill;
-use crate::eval::{Acc, Input, Transform, Value};
+use crate::eval::{Acc, Transform, Value};
 use weir_engine::window::window_start;
 
 use super::encode;
@@ -236,7 +236,7 @@ impl Windowed {
             };
             for ((state, call), cols) in accs.iter_mut().zip(&w.aggs).zip(&fields) {
                 for (name, col) in cols {
-                    let Some(v) = read(col, row) else { continue };
+                    let Some(v) = col.value(row) else { continue };
                     match state {
                         AggState::One(acc) => acc.add(&call.spec, t, v),
                         AggState::PerField(map) => {
@@ -793,16 +793,5 @@ fn write_row(
         s,
     ) {
         out.lines += 1;
-    }
-}
-
-fn read<'a>(col: &Col<'a>, row: usize) -> Option<Input<'a>> {
-    match col {
-        Col::Tag(..) => None,
-        Col::Float(a) => a.is_valid(row).then(|| Input::Float(a.value(row))),
-        Col::Int(a) => a.is_valid(row).then(|| Input::Int(a.value(row))),
-        Col::UInt(a) => a.is_valid(row).then(|| Input::UInt(a.value(row))),
-        Col::Bool(a) => a.is_valid(row).then(|| Input::Bool(a.value(row))),
-        Col::Str(a) => a.is_valid(row).then(|| Input::Str(a.value(row))),
     }
 }
