@@ -2,5 +2,7 @@
 //!
 //! - [`http_write`]: the InfluxDB-compatible write endpoints (`/write`, `/api/v2/write`,
 //!   `/kapacitor/v1/write`).
+//! - [`influx_writer`]: writing results to InfluxDB 1.x `/write` through an on-disk outbox.
 
 pub mod http_write;
+pub mod influx_writer;

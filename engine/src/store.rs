@@ -18,6 +18,10 @@ pub enum Table {
     Handlers,
     AlertState,
     Topics,
+    /// Per task: what its last checkpoint covers (JSON).
+    Checkpoints,
+    /// Per task: the state of its last checkpoint (opaque bytes, written with `Checkpoints`).
+    CheckpointData,
 }
 
 impl Table {
@@ -27,6 +31,8 @@ impl Table {
             Table::Handlers => "handlers",
             Table::AlertState => "alert_state",
             Table::Topics => "topics",
+            Table::Checkpoints => "checkpoints",
+            Table::CheckpointData => "checkpoint_data",
         })
     }
 }
@@ -80,6 +86,8 @@ impl Store {
             Table::Handlers,
             Table::AlertState,
             Table::Topics,
+            Table::Checkpoints,
+            Table::CheckpointData,
         ] {
             txn.open_table(t.definition()).map_err(db_err)?;
         }
@@ -104,6 +112,13 @@ impl Store {
                 }),
             None => Ok(None),
         }
+    }
+
+    /// Reads one record stored as raw bytes (with [`Change::Put`]).
+    pub fn get_bytes(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let t = txn.open_table(table.definition()).map_err(db_err)?;
+        Ok(t.get(key).map_err(db_err)?.map(|v| v.value().to_vec()))
     }
 
     /// All records of a table, ordered by key.

@@ -47,6 +47,11 @@ impl TaskClock {
         }
     }
 
+    /// The largest event time seen (what a checkpoint keeps of the clock).
+    pub fn max_event_time(&self) -> Option<i64> {
+        self.max_event.map(|(m, _)| m)
+    }
+
     /// The task's time, or `None` before the first point.
     pub fn now(&self) -> Option<i64> {
         self.max_event.map(|(m, arrived)| {

@@ -54,7 +54,7 @@ impl Default for StorageConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct InfluxdbConfig {
     /// e.g. `http://127.0.0.1:8086`; empty means no InfluxDB is configured.
@@ -64,6 +64,25 @@ pub struct InfluxdbConfig {
     pub token: String,
     /// Create InfluxDB subscriptions for the databases tasks read.
     pub subscribe: bool,
+    /// Compress writes to InfluxDB (`Content-Encoding: gzip`).
+    pub gzip: bool,
+    /// Bytes of output each task keeps on disk while InfluxDB is unreachable; when full, the
+    /// task (and through back-pressure, ingest) waits instead of dropping anything.
+    pub max_backlog_size: u64,
+}
+
+impl Default for InfluxdbConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: String::new(),
+            password: String::new(),
+            token: String::new(),
+            subscribe: false,
+            gzip: true,
+            max_backlog_size: 1024 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,6 +99,10 @@ pub struct EngineConfig {
     /// How long rows wait for a batch to fill.
     #[serde(with = "humantime_serde_compat")]
     pub batch_linger: Duration,
+    /// How often tasks record their window state, so a restart resumes it (the write-ahead
+    /// log keeps what came after the last checkpoint).
+    #[serde(with = "humantime_serde_compat")]
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +112,7 @@ impl Default for EngineConfig {
             series_ttl: Duration::from_secs(24 * 3600),
             batch_rows: 8192,
             batch_linger: Duration::from_millis(100),
+            checkpoint_interval: Duration::from_secs(10),
         }
     }
 }
@@ -293,6 +317,11 @@ impl Config {
                 "[log] format = {:?}: expected \"text\" or \"json\"",
                 self.log.format
             )));
+        }
+        if self.engine.checkpoint_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "[engine] checkpoint_interval must be positive".into(),
+            ));
         }
         if self.engine.batch_rows == 0 {
             return Err(ConfigError::Invalid(

@@ -2,6 +2,9 @@
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use weir_connectors::influx_writer::WriterStats;
 
 use weir_engine::IngestPipeline;
 
@@ -126,7 +129,58 @@ fn task_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
             let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", escape_label(task), get(s));
         }
     }
+    // Writers to InfluxDB (continuous queries' INTO): the outbox backlog and its retries.
+    let writers: Vec<(&String, Arc<WriterStats>)> = stats
+        .iter()
+        .filter_map(|(task, s)| s.writer().map(|w| (task, w)))
+        .collect();
+    let writer_families: [WriterFamily; 5] = [
+        (
+            "weir_task_writer_backlog_bytes",
+            "gauge",
+            "Bytes of output waiting in a task's outbox for InfluxDB.",
+            |w| w.backlog_bytes.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_writer_backlog_batches",
+            "gauge",
+            "Batches of output waiting in a task's outbox for InfluxDB.",
+            |w| w.backlog_batches.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_writer_points_written_total",
+            "counter",
+            "Points InfluxDB accepted from a task.",
+            |w| w.points_written.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_writer_retries_total",
+            "counter",
+            "Failed writes to InfluxDB that were retried.",
+            |w| w.retries.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_task_writer_batches_dropped_total",
+            "counter",
+            "Batches InfluxDB refused (dropped).",
+            |w| w.batches_dropped.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, kind, help, get) in writer_families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (task, w) in &writers {
+            let _ = writeln!(out, "{name}{{task=\"{}\"}} {}", escape_label(task), get(w));
+        }
+    }
 }
+
+/// A per-writer metric family: name, type, help, and how to read it.
+type WriterFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&WriterStats) -> u64,
+);
 
 /// Escapes a Prometheus label value.
 fn escape_label(v: &str) -> String {

@@ -30,8 +30,12 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
         username: config.influxdb.username.clone(),
         password: config.influxdb.password.clone(),
         token: config.influxdb.token.clone(),
+        gzip: config.influxdb.gzip,
+        max_backlog_bytes: config.influxdb.max_backlog_size,
         lateness: config.engine.lateness,
         series_ttl: config.engine.series_ttl,
+        checkpoint_interval: config.engine.checkpoint_interval,
+        state_dir: config.storage.dir.join("tasks"),
     };
     vec![
         (TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>),

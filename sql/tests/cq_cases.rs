@@ -25,7 +25,7 @@ use std::sync::Arc;
 use weir_engine::batch::RequestBuilder;
 use weir_engine::line_protocol::{lines, parse_line, ParsedLine, Precision};
 use weir_engine::schema::SchemaRegistry;
-use weir_sql::cq::{plan, run_to_completion, CqSettings};
+use weir_sql::cq::{plan, run_to_completion, run_with_restarts, CqSettings};
 
 #[derive(Debug, Default)]
 struct Case {
@@ -129,7 +129,18 @@ fn run_case(path: &Path) -> Result<(), String> {
             batches.push((built.measurement.to_string(), built.batch));
         }
     }
-    let out = run_to_completion(planned, &batches, settings);
+    let out = run_to_completion(Arc::clone(&planned), &batches, settings);
+    // A restart after every batch (checkpoint, new state, restore) changes nothing.
+    let restarted =
+        run_with_restarts(planned, &batches, settings).map_err(|e| format!("checkpoint: {e}"))?;
+    if restarted != out {
+        return Err(format!(
+            "output differs when the task is checkpointed and restored after every point:\n\
+             without restarts:\n{}\nwith restarts:\n{}",
+            String::from_utf8_lossy(&out.body),
+            String::from_utf8_lossy(&restarted.body)
+        ));
+    }
     let mut got: Vec<&str> = std::str::from_utf8(&out.body)
         .map_err(|e| e.to_string())?
         .lines()

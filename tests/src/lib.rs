@@ -200,6 +200,7 @@ impl Influxd {
                  InfluxDB 1.x (`apt-get install -y influxdb`, which scripts/test.sh does)"
             )
         });
+        std::fs::create_dir_all(dir).expect("influxd dir");
         let rpc = free_port();
         let d = dir.display();
         let config = format!(

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use weir_engine::router::Router;
-use weir_engine::store::{Store, StoreError, Table};
+use weir_engine::store::{Change, Store, StoreError, Table};
 use weir_sql::ast::{ObjectKind, OptionValue, Show};
 use weir_sql::{ParseError, Statement};
 
@@ -67,7 +67,7 @@ struct Active {
 /// The task manager.
 #[derive(Debug)]
 pub struct TaskManager {
-    store: Store,
+    store: Arc<Store>,
     router: Arc<Router>,
     runners: HashMap<&'static str, Arc<dyn Runner>>,
     active: Mutex<HashMap<String, Active>>,
@@ -88,7 +88,7 @@ impl TaskManager {
         runners: Vec<(TaskKind, Arc<dyn Runner>)>,
     ) -> Self {
         Self {
-            store,
+            store: Arc::new(store),
             router,
             runners: runners.into_iter().map(|(k, r)| (k.as_str(), r)).collect(),
             active: Mutex::new(HashMap::new()),
@@ -164,6 +164,7 @@ impl TaskManager {
             &StartContext {
                 router: Arc::clone(&self.router),
                 stats: Arc::clone(stats),
+                store: Arc::clone(&self.store),
             },
         )
     }
@@ -402,7 +403,18 @@ impl TaskManager {
         if let Some(active) = self.active.lock().remove(name) {
             active.running.stop();
         }
-        self.store.delete(Table::Tasks, name)?;
+        // The definition and whatever the task kept to resume (checkpoints, outboxes) go
+        // together: a task created later under the same name starts from nothing.
+        self.store.apply(&[
+            Change::Delete(Table::Tasks, name),
+            Change::Delete(Table::Checkpoints, name),
+            Change::Delete(Table::CheckpointData, name),
+        ])?;
+        if let Some(def) = existing {
+            if let Some(runner) = self.runners.get(def.kind.as_str()) {
+                runner.forget(name);
+            }
+        }
         self.stats.lock().remove(name);
         tracing::info!(task = %name, "task dropped");
         Ok(())

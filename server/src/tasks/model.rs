@@ -1,9 +1,11 @@
 //! What the task store keeps: task and handler definitions, and task stats.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use weir_connectors::influx_writer::WriterStats;
 
 /// The kinds of task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,8 @@ pub struct TaskStats {
     pub alerts_warn: AtomicU64,
     pub alerts_crit: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The task's InfluxDB writer, if it has one (backlog, retries).
+    writer: Mutex<Option<Arc<WriterStats>>>,
 }
 
 impl TaskStats {
@@ -103,6 +107,16 @@ impl TaskStats {
 
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().clone()
+    }
+
+    /// Shows `writer`'s counters with the task's.
+    pub fn attach_writer(&self, writer: Arc<WriterStats>) {
+        *self.writer.lock() = Some(writer);
+    }
+
+    /// The task's InfluxDB writer counters, if it writes to InfluxDB.
+    pub fn writer(&self) -> Option<Arc<WriterStats>> {
+        self.writer.lock().clone()
     }
 
     /// The counters as JSON.
@@ -121,6 +135,14 @@ impl TaskStats {
                 "crit": get(&self.alerts_crit),
             },
             "last_error": self.last_error(),
+            "writer": self.writer().map(|w| serde_json::json!({
+                "backlog_bytes": get(&w.backlog_bytes),
+                "backlog_batches": get(&w.backlog_batches),
+                "points_written": get(&w.points_written),
+                "retries": get(&w.retries),
+                "batches_dropped": get(&w.batches_dropped),
+                "last_error": w.last_error(),
+            })),
         })
     }
 }

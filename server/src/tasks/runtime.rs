@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use weir_engine::router::Router;
+use weir_engine::store::Store;
 use weir_sql::Statement;
 
 use super::model::{TaskDef, TaskStats};
@@ -30,6 +31,8 @@ pub trait Running: Send + Sync + std::fmt::Debug {
 pub struct StartContext {
     pub router: Arc<Router>,
     pub stats: Arc<TaskStats>,
+    /// Where a task records what it needs to resume (checkpoints).
+    pub store: Arc<Store>,
 }
 
 /// Starts tasks of one kind.
@@ -42,4 +45,9 @@ pub trait Runner: Send + Sync + std::fmt::Debug {
         stmt: &Statement,
         ctx: &StartContext,
     ) -> Result<Box<dyn Running>, String>;
+
+    /// Deletes what a dropped task kept outside the store (files). Called after it stopped.
+    fn forget(&self, name: &str) {
+        let _ = name;
+    }
 }

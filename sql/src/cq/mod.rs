@@ -16,6 +16,7 @@ mod expr;
 mod per_point;
 mod plan;
 mod series;
+mod snapshot;
 mod view;
 mod windowed;
 
@@ -27,6 +28,7 @@ use weir_engine::clock::SharedClock;
 use weir_engine::window::TaskClock;
 
 pub use plan::{plan, CqPlan};
+pub use snapshot::CheckpointError;
 
 /// Why a continuous query cannot run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,6 +188,42 @@ impl CqState {
         }
     }
 
+    /// The state as bytes, to be restored by [`CqState::restore`] in a later run of the same
+    /// query: open windows, per-series state, what was emitted, the clock's event time.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {
+        let kind = match &self.kind {
+            StateKind::Windowed(w) => snapshot::KindRef::Windowed(w),
+            StateKind::PerPoint(p) => snapshot::KindRef::PerPoint(p),
+        };
+        snapshot::encode(&snapshot::SnapshotRef {
+            version: snapshot::VERSION,
+            max_event: self.clock.max_event_time(),
+            kind,
+        })
+    }
+
+    /// Continues from a checkpoint of the same query. The task clock resumes at the event time
+    /// it had reached, as if that point had just arrived: the downtime does not close windows
+    /// before the points the log replays have been read.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let saved = snapshot::decode(bytes)?;
+        match (&mut self.kind, saved.kind) {
+            (StateKind::Windowed(w), snapshot::Kind::Windowed(s)) => {
+                w.restore(s).map_err(CheckpointError::Mismatch)?;
+            }
+            (StateKind::PerPoint(p), snapshot::Kind::PerPoint(s)) => p.restore(s),
+            _ => {
+                return Err(CheckpointError::Mismatch(
+                    "windowed and per-point queries do not share state".to_string(),
+                ))
+            }
+        }
+        if let Some(t) = saved.max_event {
+            self.clock.observe(t);
+        }
+        Ok(())
+    }
+
     /// Open windows and known series, for the task's stats.
     pub fn sizes(&self) -> (usize, usize) {
         match &self.kind {
@@ -195,24 +233,55 @@ impl CqState {
     }
 }
 
-/// Runs a continuous query over line protocol with a manual clock: the points are ingested in
-/// order, then the clock is moved far enough for every window to close. Used by the
-/// table-driven cases; `precision` is the timestamps' unit.
+/// Runs a continuous query over routed batches with a manual clock: the batches are ingested
+/// in order, then the clock is moved far enough for every window to close. Used by the
+/// table-driven cases.
 pub fn run_to_completion(
     plan: Arc<CqPlan>,
     batches: &[(String, RecordBatch)],
     settings: CqSettings,
 ) -> Output {
+    run(plan, batches, settings, false).unwrap_or_default()
+}
+
+/// As [`run_to_completion`], but the task is checkpointed and restored into a new state after
+/// every point, as a restart would (the clock is moved at the same batch boundaries): the
+/// output must be the same.
+pub fn run_with_restarts(
+    plan: Arc<CqPlan>,
+    batches: &[(String, RecordBatch)],
+    settings: CqSettings,
+) -> Result<Output, CheckpointError> {
+    run(plan, batches, settings, true)
+}
+
+fn run(
+    plan: Arc<CqPlan>,
+    batches: &[(String, RecordBatch)],
+    settings: CqSettings,
+    restarts: bool,
+) -> Result<Output, CheckpointError> {
     let wall = weir_engine::clock::ManualClock::new(0);
-    let mut state = CqState::new(plan, Arc::new(wall.clone()), settings);
+    let shared: SharedClock = Arc::new(wall.clone());
+    let mut state = CqState::new(Arc::clone(&plan), Arc::clone(&shared), settings);
     let mut out = Output::default();
     for (measurement, batch) in batches {
-        let r = state.ingest(measurement, batch);
-        out.append(r.output);
+        if restarts {
+            for row in 0..batch.num_rows() {
+                let r = state.ingest(measurement, &batch.slice(row, 1));
+                out.append(r.output);
+                let bytes = state.checkpoint()?;
+                state = CqState::new(Arc::clone(&plan), Arc::clone(&shared), settings);
+                state.restore(&bytes)?;
+            }
+        } else {
+            let r = state.ingest(measurement, batch);
+            out.append(r.output);
+        }
         out.append(state.close());
     }
     // Far enough for any window (and RESAMPLE FOR) to close.
     wall.advance(400 * 86_400_000_000_000);
     out.append(state.close());
-    out
+    Ok(out)
 }

@@ -19,16 +19,18 @@ use super::series::{KeyBuilder, KeyTags, SeriesKey};
 use super::view::{Col, View};
 use super::{CqSettings, Output};
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Series {
     transforms: Vec<Transform>,
     last_seen: i64,
 }
 
-/// The per-point operator.
-#[derive(Debug)]
+/// The per-point operator. Checkpointed without its setting, like the windowed one.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct PerPoint {
+    #[serde(skip)]
     ttl: i64,
+    #[serde(with = "super::snapshot::arc_keys")]
     series: HashMap<Arc<SeriesKey>, Series>,
 }
 
@@ -60,6 +62,11 @@ impl PerPoint {
             ttl: settings.series_ttl.max(1),
             series: HashMap::new(),
         }
+    }
+
+    /// Takes the series states of a checkpointed operator, keeping this one's setting.
+    pub(crate) fn restore(&mut self, saved: PerPoint) {
+        self.series = saved.series;
     }
 
     pub(crate) fn series(&self) -> usize {

@@ -13,7 +13,9 @@ use super::plan::GroupTags;
 use super::view::{Col, View};
 
 /// A group: measurement and `(tag key, value)` pairs with non-empty values, in key order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub(crate) struct SeriesKey {
     pub(crate) measurement: String,
     pub(crate) tags: Vec<(String, String)>,

@@ -33,7 +33,7 @@ const MAX_FILL_WINDOWS: i64 = 100_000;
 const MAX_LINEAR_PENDING: usize = 10_000;
 
 /// The state of one aggregate call in one (window, group).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum AggState {
     One(Acc),
     /// `f(*)` / `f(/re/)`: one accumulator per field.
@@ -41,14 +41,15 @@ enum AggState {
 }
 
 /// One aggregate's result in one row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum AggVal {
     One(Option<Value>),
     PerField(BTreeMap<String, Value>),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Window {
+    #[serde(with = "super::snapshot::arc_keys")]
     groups: BTreeMap<Arc<SeriesKey>, Vec<AggState>>,
     /// Emitted at least once.
     emitted: bool,
@@ -59,7 +60,7 @@ struct Window {
 }
 
 /// A group across windows.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Group {
     /// Start of the window of its first point: windows before it are not filled.
     first_window: i64,
@@ -82,7 +83,7 @@ struct Group {
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
 /// the window's end from the next point after the window, wherever it is.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Held {
     start: i64,
     vals: Vec<AggVal>,
@@ -94,20 +95,29 @@ struct Held {
 type Waiting = (usize, Acc, Option<(i64, f64)>);
 
 /// The windowed operator.
-#[derive(Debug)]
+///
+/// Serialized for checkpoints without its settings (`#[serde(skip)]`): those come from the
+/// plan and the engine's configuration when the task starts again, see [`Windowed::restore`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Windowed {
+    #[serde(skip)]
     interval: i64,
+    #[serde(skip)]
     offset: i64,
     /// How long after its end a window first emits.
+    #[serde(skip)]
     emit_delay: i64,
     /// How long after its start a window is kept for late points.
+    #[serde(skip)]
     retain: i64,
+    #[serde(skip)]
     ttl: i64,
     windows: BTreeMap<i64, Window>,
     /// Windows starting before this are gone: their points are late.
     accept_from: i64,
     /// Windows starting before this have had their first emission.
     next_emit: i64,
+    #[serde(with = "super::snapshot::arc_keys")]
     groups: BTreeMap<Arc<SeriesKey>, Group>,
     /// The type each single-field aggregate produced last (for typing fill values).
     agg_types: Vec<Option<Value>>,
@@ -132,6 +142,34 @@ impl Windowed {
             groups: BTreeMap::new(),
             agg_types: vec![None; w.aggs.len()],
         }
+    }
+
+    /// Takes the progress of a checkpointed operator (windows, groups, what was emitted),
+    /// keeping this one's settings. Keys shared between windows and groups are shared again.
+    pub(crate) fn restore(&mut self, saved: Windowed) -> Result<(), String> {
+        if saved.agg_types.len() != self.agg_types.len() {
+            return Err(format!(
+                "the checkpoint has {} aggregates, the query {}",
+                saved.agg_types.len(),
+                self.agg_types.len()
+            ));
+        }
+        self.groups = saved.groups;
+        self.windows = saved
+            .windows
+            .into_iter()
+            .map(|(start, mut w)| {
+                w.groups = std::mem::take(&mut w.groups)
+                    .into_iter()
+                    .map(|(k, v)| (super::snapshot::share(&self.groups, k), v))
+                    .collect();
+                (start, w)
+            })
+            .collect();
+        self.accept_from = saved.accept_from;
+        self.next_emit = saved.next_emit;
+        self.agg_types = saved.agg_types;
+        Ok(())
     }
 
     fn wplan(plan: &CqPlan) -> Option<&WindowedPlan> {

@@ -158,10 +158,10 @@ impl AggSpec {
 ///
 /// An enum so a window holding thousands of groups stays small:
 /// decomposable functions keep O(1) state, the rest keep the points they need.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Acc(State);
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum State {
     /// count
     Count(u64),

@@ -3,7 +3,7 @@
 //! where possible (including its incremental sums and zero-initialised rings).
 
 /// How an exponential average starts before `period` samples have been seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Warmup {
     /// Exponential from the first sample with a scaled alpha (InfluxDB's default).
     Exponential,
@@ -12,7 +12,7 @@ pub(crate) enum Warmup {
 }
 
 /// An exponential moving average.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ema {
     period: usize,
     last: f64,
@@ -64,7 +64,7 @@ impl Ema {
 }
 
 /// Double exponential moving average.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Dema {
     e1: Ema,
     e2: Ema,
@@ -98,7 +98,7 @@ impl Dema {
 }
 
 /// Triple exponential moving average.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Tema {
     e1: Ema,
     e2: Ema,
@@ -139,7 +139,7 @@ impl Tema {
 }
 
 /// Triple exponential derivative (TRIX): percent rate of change of a triple EMA.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Trix {
     e1: Ema,
     e2: Ema,
@@ -180,7 +180,7 @@ impl Trix {
 }
 
 /// Smoothed up/down averages, shared by RSI and the smoothed CMO.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UpDown {
     up: Ema,
     down: Ema,
@@ -227,14 +227,14 @@ pub(crate) fn cmos(up: f64, down: f64) -> f64 {
     100.0 * ((up - down) / (up + down))
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct PriceDiff {
     price: f64,
     diff: f64,
 }
 
 /// The unsmoothed Chande momentum oscillator over a ring of `period - 1` diffs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Cmo {
     points: Vec<PriceDiff>,
     sum_up: f64,
@@ -294,7 +294,7 @@ impl Cmo {
 }
 
 /// Kaufman's efficiency ratio over a ring of `period` prices.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ker {
     points: Vec<PriceDiff>,
     noise: f64,
@@ -348,7 +348,7 @@ impl Ker {
 }
 
 /// Kaufman's adaptive moving average.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Kama {
     ker: Ker,
     last: f64,

@@ -222,7 +222,7 @@ fn ta_kind(name: &str, extra: &[Expr]) -> Result<Kind, EvalError> {
     ))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum TaState {
     Ema(Ema),
     Dema(Dema),
@@ -290,12 +290,12 @@ impl TaState {
 /// Per-series streaming state: fed the series' points in time order (one per
 /// window when applied to an aggregate), emits what InfluxDB would output for
 /// that point, if anything.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Transform {
     state: State,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum State {
     /// derivative / difference / elapsed: the previous point.
     Prev(Option<(i64, Value)>),

@@ -25,7 +25,7 @@ pub enum Input<'a> {
 /// Owned, because results outlive the batches their inputs came from. The
 /// variant is the InfluxDB output type (e.g. `sum` of integers stays `Int`,
 /// `mean` is always `Float`), which decides the type of the written field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// A float.
     Float(f64),
@@ -161,7 +161,7 @@ pub(crate) fn duration_arg(name: &str, e: &Expr) -> Result<i64, EvalError> {
 }
 
 /// A numeric value in its InfluxDB type, for arithmetic that keeps the type.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Num {
     F(f64),
     I(i64),
