@@ -2,5 +2,8 @@
 //!
 //! - [`http_write`]: the InfluxDB-compatible write endpoints (`/write`, `/api/v2/write`,
 //!   `/kapacitor/v1/write`).
+//! - [`influx_subscriptions`]: InfluxDB 1.x subscriptions, so InfluxDB pushes its points to
+//!   weir's `/write`.
 
 pub mod http_write;
+pub mod influx_subscriptions;
