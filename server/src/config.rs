@@ -69,6 +69,17 @@ pub struct InfluxdbConfig {
     /// Bytes of output each task keeps on disk while InfluxDB is unreachable; when full, the
     /// task (and through back-pressure, ingest) waits instead of dropping anything.
     pub max_backlog_size: u64,
+    /// Name of the subscriptions weir creates (and the only ones it ever drops); give each
+    /// weir instance that shares an InfluxDB its own.
+    pub subscription_name: String,
+    /// The URL InfluxDB sends points to (it appends `/write`). Left empty, it is
+    /// `http://<[http] bind>` with `0.0.0.0` / `[::]` read as loopback.
+    pub subscription_url: String,
+    /// How often the subscriptions are checked against the tasks, besides at start-up and
+    /// whenever a task is created, dropped, enabled or disabled (so an InfluxDB that was
+    /// down gets them once it is up).
+    #[serde(with = "humantime_serde_compat")]
+    pub subscription_sync_interval: Duration,
 }
 
 impl Default for InfluxdbConfig {
@@ -81,8 +92,26 @@ impl Default for InfluxdbConfig {
             subscribe: false,
             gzip: true,
             max_backlog_size: 1024 * 1024 * 1024,
+            subscription_name: "weir".into(),
+            subscription_url: String::new(),
+            subscription_sync_interval: Duration::from_secs(60),
         }
     }
+}
+
+/// `http://<bind>`, with an unspecified address (`0.0.0.0`, `[::]`) replaced by loopback:
+/// the URL a local InfluxDB can reach weir at.
+pub fn url_for_bind(bind: std::net::SocketAddr) -> String {
+    let ip = match bind.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, bind.port()))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -293,10 +322,15 @@ impl Config {
             };
             section_table.insert(key, env_value(&value));
         }
-        let config: Config = toml::Value::Table(table)
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
         config.validate()?;
+        if config.influxdb.subscription_url.trim().is_empty() {
+            if let Ok(bind) = config.http.bind.parse() {
+                config.influxdb.subscription_url = url_for_bind(bind);
+            }
+        }
         Ok(config)
     }
 
@@ -321,6 +355,26 @@ impl Config {
         if self.engine.checkpoint_interval.is_zero() {
             return Err(ConfigError::Invalid(
                 "[engine] checkpoint_interval must be positive".into(),
+            ));
+        }
+        if self.influxdb.subscription_name.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "[influxdb] subscription_name must not be empty".into(),
+            ));
+        }
+        let sub_url = self.influxdb.subscription_url.trim();
+        if !sub_url.is_empty()
+            && !sub_url.starts_with("http://")
+            && !sub_url.starts_with("https://")
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[influxdb] subscription_url = {sub_url:?}: expected an http:// or https:// URL \
+                 at which InfluxDB reaches weir"
+            )));
+        }
+        if self.influxdb.subscription_sync_interval.is_zero() {
+            return Err(ConfigError::Invalid(
+                "[influxdb] subscription_sync_interval must be positive".into(),
             ));
         }
         if self.engine.batch_rows == 0 {
@@ -434,5 +488,51 @@ mod tests {
         let env = vec![("WEIR_HTTP_BINDD".to_string(), "x".to_string())];
         let err = Config::load_with_env(None, env).unwrap_err().to_string();
         assert!(err.contains("unknown field `bindd`"), "{err}");
+        let env = vec![(
+            "WEIR_INFLUXDB_SUBSCRIPTION_URL".to_string(),
+            "127.0.0.1:9092".to_string(),
+        )];
+        let err = Config::load_with_env(None, env).unwrap_err().to_string();
+        assert!(err.contains("subscription_url"), "{err}");
+    }
+
+    #[test]
+    fn subscription_defaults_follow_the_bind_address() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert!(!c.influxdb.subscribe);
+        assert_eq!(c.influxdb.subscription_name, "weir");
+        assert_eq!(c.influxdb.subscription_url, "http://127.0.0.1:9092");
+        assert_eq!(
+            c.influxdb.subscription_sync_interval,
+            Duration::from_secs(60)
+        );
+        let env = vec![
+            ("WEIR_HTTP_BIND".to_string(), "0.0.0.0:9100".to_string()),
+            (
+                "WEIR_INFLUXDB_SUBSCRIPTION_NAME".to_string(),
+                "weir-a".to_string(),
+            ),
+            (
+                "WEIR_INFLUXDB_SUBSCRIPTION_SYNC_INTERVAL".to_string(),
+                "5s".to_string(),
+            ),
+        ];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!(c.influxdb.subscription_url, "http://127.0.0.1:9100");
+        assert_eq!(c.influxdb.subscription_name, "weir-a");
+        assert_eq!(
+            c.influxdb.subscription_sync_interval,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            url_for_bind("[::]:9092".parse().unwrap()),
+            "http://[::1]:9092"
+        );
+        let env = vec![(
+            "WEIR_INFLUXDB_SUBSCRIPTION_URL".to_string(),
+            "http://weir.example:9092".to_string(),
+        )];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!(c.influxdb.subscription_url, "http://weir.example:9092");
     }
 }

@@ -8,6 +8,7 @@ mod http;
 mod metrics;
 mod query_api;
 mod serve;
+mod subscriptions;
 mod table;
 mod tap;
 mod tasks;

@@ -129,18 +129,29 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         version = env!("CARGO_PKG_VERSION"),
         "weir is listening"
     );
+    // Subscriptions once the listener is up, so InfluxDB's first pushes find it.
+    let (subscriptions, keeper) = crate::subscriptions::start(
+        &config.influxdb,
+        subscription_destination(&config, local),
+        Arc::clone(&tasks),
+    );
     let router = app(
         ApiState {
             pipeline: Arc::clone(&pipeline),
             tasks: Arc::clone(&tasks),
         },
         usize::try_from(config.http.max_body_size).unwrap_or(usize::MAX),
-    );
+    )
+    .merge(subscriptions.routes());
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(ServeError::Http)?;
 
+    // The subscriptions stay in InfluxDB (SPEC §2): points keep coming once weir is back.
+    if let Some(keeper) = keeper {
+        keeper.abort();
+    }
     tracing::info!("shutting down: flushing buffers and the write-ahead log");
     let _ = shutdown_tx.send(true);
     let _ = background.await;
@@ -153,6 +164,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `[influxdb] subscription_url`; when it was derived from a bind address with port 0, the
+/// port actually bound.
+fn subscription_destination(config: &Config, local: std::net::SocketAddr) -> String {
+    let url = config.influxdb.subscription_url.clone();
+    match config.http.bind.parse::<std::net::SocketAddr>() {
+        Ok(bind) if bind.port() == 0 && url == crate::config::url_for_bind(bind) => {
+            crate::config::url_for_bind(local)
+        }
+        _ => url,
+    }
 }
 
 async fn shutdown_signal() {

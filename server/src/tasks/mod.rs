@@ -74,6 +74,9 @@ pub struct TaskManager {
     stats: Mutex<HashMap<String, Arc<TaskStats>>>,
     /// Statements are applied one request at a time.
     exec: Mutex<()>,
+    /// Signalled whenever the set of enabled tasks may have changed (InfluxDB subscriptions
+    /// follow it).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 fn now_rfc3339() -> String {
@@ -94,6 +97,7 @@ impl TaskManager {
             active: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             exec: Mutex::new(()),
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -126,6 +130,22 @@ impl TaskManager {
             }
         }
         Ok(started)
+    }
+
+    /// Signalled (one stored permit) whenever a task is created, dropped, enabled or disabled.
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.changed)
+    }
+
+    /// Stored definitions of the enabled tasks, whether or not they are running.
+    pub fn enabled_definitions(&self) -> Result<Vec<TaskDef>, StoreError> {
+        Ok(self
+            .store
+            .list::<TaskDef>(Table::Tasks)?
+            .into_iter()
+            .map(|(_, def)| def)
+            .filter(|def| def.status == Status::Enabled)
+            .collect())
     }
 
     /// Stops every running task (shutdown).
@@ -304,6 +324,7 @@ impl TaskManager {
             .lock()
             .insert(name.to_string(), Active { running });
         tracing::info!(task = %name, kind = kind.as_str(), "task created");
+        self.changed.notify_one();
         Ok(
             json!({ if existing.is_some() { "replaced" } else { "created" }: name, "kind": kind.as_str() }),
         )
@@ -417,6 +438,7 @@ impl TaskManager {
         }
         self.stats.lock().remove(name);
         tracing::info!(task = %name, "task dropped");
+        self.changed.notify_one();
         Ok(())
     }
 
@@ -457,6 +479,7 @@ impl TaskManager {
         def.modified = now_rfc3339();
         self.store.put(Table::Tasks, name, &def)?;
         tracing::info!(task = %name, status = status.as_str(), "task status changed");
+        self.changed.notify_one();
         Ok(def)
     }
 
