@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod batcher;
 pub mod clock;
+pub mod fold_gate;
 pub mod line_protocol;
 pub mod lp_encode;
 pub mod pipeline;

@@ -66,6 +66,9 @@ impl fmt::Debug for SubscriptionSpec {
 struct AckState {
     /// Deliveries not yet acknowledged: ordinal -> smallest sequence number in it.
     unacked: BTreeMap<u64, u64>,
+    /// Unacknowledged deliveries already folded into the subscriber's state (see
+    /// [`Acker::fold`]).
+    folded: std::collections::BTreeSet<u64>,
     next_ordinal: u64,
 }
 
@@ -107,6 +110,7 @@ impl Acker {
     pub fn durable_through(&self, ordinal: u64) -> u64 {
         let mut acks = self.acks.lock();
         acks.unacked.retain(|o, _| *o > ordinal);
+        acks.folded.retain(|o| *o > ordinal);
         durable_watermark(&acks, &self.tracker)
     }
 }
@@ -123,6 +127,41 @@ impl Acker {
             .filter(|(o, _)| **o > ordinal)
             .map(|(_, min_seq)| min_seq.saturating_sub(1))
             .fold(delivered, u64::min)
+    }
+}
+
+impl Acker {
+    /// The delivery `ordinal` is folded into the subscriber's state, which is not durable yet:
+    /// it still holds back the log (until [`Acker::durable_folded`]) but no longer limits
+    /// [`Acker::covered_watermark`].
+    pub fn fold(&self, ordinal: u64) {
+        let mut acks = self.acks.lock();
+        if acks.unacked.contains_key(&ordinal) {
+            acks.folded.insert(ordinal);
+        }
+    }
+
+    /// The highest sequence number `W` such that every wanted row of every record up to `W`
+    /// has been delivered, and no delivery other than the folded ones and `except` holds rows
+    /// of records up to `W`. A state made of the folded deliveries (plus `except`) holds
+    /// exactly the wanted rows of the records up to `W` if each of them lies entirely at or
+    /// below `W`; that is what a checkpoint may record as its resume point.
+    pub fn covered_watermark(&self, except: &[u64]) -> u64 {
+        let acks = self.acks.lock();
+        let delivered = self.tracker.watermark();
+        acks.unacked
+            .iter()
+            .filter(|(o, _)| !acks.folded.contains(o) && !except.contains(o))
+            .map(|(_, min_seq)| min_seq.saturating_sub(1))
+            .fold(delivered, u64::min)
+    }
+
+    /// Every folded delivery is durable now (the state holding them was checkpointed).
+    pub fn durable_folded(&self) -> u64 {
+        let mut acks = self.acks.lock();
+        let folded = std::mem::take(&mut acks.folded);
+        acks.unacked.retain(|o, _| !folded.contains(o));
+        durable_watermark(&acks, &self.tracker)
     }
 }
 
@@ -212,7 +251,9 @@ impl Router {
             };
             if sub.tx.send(delivery).await.is_err() {
                 // The subscriber went away; it must not hold back the log.
-                sub.acks.lock().unacked.remove(&ordinal);
+                let mut acks = sub.acks.lock();
+                acks.unacked.remove(&ordinal);
+                acks.folded.remove(&ordinal);
                 tracing::debug!(subscriber = %sub.name, "subscriber closed; dropping it");
                 self.unsubscribe(&sub.name);
             }

@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use weir_connectors::influx_writer::{InfluxWriter, WriterConfig};
 use weir_engine::clock::{SharedClock, SystemClock};
+use weir_engine::fold_gate::FoldGate;
 use weir_engine::router::{Acker, Delivery, Router, SubscriptionSpec};
 use weir_engine::store::{Change, Store, Table};
 use weir_sql::cq::{CqPlan, CqSettings, CqState, Output};
@@ -124,8 +125,6 @@ struct Progress {
     statement: String,
     acker: Acker,
     writer: InfluxWriter,
-    /// Last delivery folded into the state.
-    last_ordinal: u64,
     /// Something changed since the last checkpoint.
     dirty: bool,
     /// Output could not be stored: the state must not move past it (the log keeps the input,
@@ -152,10 +151,11 @@ impl Progress {
                 return;
             }
         };
-        let ordinal = self.last_ordinal;
         let meta = CheckpointMeta {
             statement: self.statement.clone(),
-            watermark: self.acker.watermark_after(ordinal),
+            // The gate folds a batch in only once this covers it: the state holds exactly
+            // the wanted rows of the records up to here.
+            watermark: self.acker.covered_watermark(&[]),
             taken: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             bytes: bytes.len(),
         };
@@ -170,7 +170,7 @@ impl Progress {
         .unwrap_or_else(|e| Err(format!("checkpoint task failed: {e}")));
         match saved {
             Ok(()) => {
-                self.acker.durable_through(ordinal);
+                self.acker.durable_folded();
                 self.dirty = false;
                 *self.last.lock() = Some(meta);
             }
@@ -315,7 +315,6 @@ impl Runner for CqRunner {
             statement: def.statement.clone(),
             acker: sub.acker,
             writer,
-            last_ordinal: 0,
             // A restored task has nothing new; a new one records that it started.
             dirty: cursor.is_none(),
             poisoned: false,
@@ -357,7 +356,12 @@ impl CqRunner {
     }
 }
 
-/// The task's loop: deliveries in, clock ticks, output to the outbox, checkpoints.
+/// Deliveries a task holds while the log's watermark catches up (then it stops reading and
+/// the router's queue pushes back).
+const MAX_HELD: usize = 1024;
+
+/// The task's loop: deliveries in (through the [`FoldGate`]), clock ticks, output to the
+/// outbox, checkpoints.
 async fn run(
     mut state: CqState,
     mut deliveries: tokio::sync::mpsc::Receiver<Delivery>,
@@ -370,26 +374,29 @@ async fn run(
     let mut ckpt = tokio::time::interval(checkpoint_interval.max(StdDuration::from_millis(10)));
     ckpt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stats = Arc::clone(&progress.stats);
+    let mut gate = FoldGate::new();
     loop {
         tokio::select! {
             biased;
             _ = stop.changed() => break,
-            d = deliveries.recv() => {
-                let Some(Delivery { batch, ordinal }) = d else { break };
-                let r = state.ingest(&batch.measurement, &batch.batch);
-                progress.last_ordinal = ordinal;
-                progress.dirty = true;
-                stats.points_in.fetch_add(r.points, Relaxed);
-                if r.late > 0 {
-                    stats.points_late.fetch_add(r.late, Relaxed);
-                }
-                if let Some(e) = r.error {
-                    stats.record_error(e);
-                }
-                progress.emit(r.output).await;
+            d = deliveries.recv(), if gate.len() < MAX_HELD => {
+                let Some(d) = d else { break };
+                gate.hold(d);
             }
             _ = ckpt.tick() => progress.checkpoint(&state).await,
             _ = tick.tick() => {}
+        }
+        for Delivery { batch, .. } in gate.ready(&progress.acker) {
+            let r = state.ingest(&batch.measurement, &batch.batch);
+            progress.dirty = true;
+            stats.points_in.fetch_add(r.points, Relaxed);
+            if r.late > 0 {
+                stats.points_late.fetch_add(r.late, Relaxed);
+            }
+            if let Some(e) = r.error {
+                stats.record_error(e);
+            }
+            progress.emit(r.output).await;
         }
         let out = state.close();
         progress.emit(out).await;
