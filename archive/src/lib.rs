@@ -26,7 +26,7 @@ pub mod store;
 /// Arrow dependency of their own to read a [`QueryResult`].
 pub use arrow;
 pub use query::{ArchiveQuery, QueryResult};
-pub use sink::{ArchiveSink, ArchiveStats};
+pub use sink::{ArchiveSink, ArchiveStats, Derive, DerivedBatch};
 pub use spec::{ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
 pub use store::ArchiveRoot;
 

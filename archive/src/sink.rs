@@ -23,6 +23,16 @@
 //! After a crash with a pending flush, the sink rolls it forward if every file exists (the
 //! watermark becomes `W`) or deletes the files that exist (the log replays their rows).
 //!
+//! # Query results (`CREATE ARCHIVE ... AS SELECT`)
+//!
+//! A derived archive runs a [`Derive`] (the continuous-query engine) over the source batches
+//! and archives its result rows. The derivation's state (open windows) is part of each roll:
+//! the flush records the state file `<archive>.state-<N>` next to its Parquet files, and the
+//! watermark `W` is the one the state covers (a source batch is folded in only once
+//! [`Acker::covered_watermark`] reaches it, see [`FoldGate`]). So after a crash the sink
+//! restores the committed state, the log replays the source records after `W`, and every
+//! result row lands exactly once.
+//!
 //! # Compaction
 //!
 //! See [`crate::compact`]: partitions the sink wrote to are remembered in the state file and
@@ -42,6 +52,7 @@ use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
+use weir_engine::fold_gate::FoldGate;
 use weir_engine::router::{Acker, Delivery, Router, SubscriptionSpec};
 use weir_engine::schema::TIME_COLUMN;
 
@@ -84,6 +95,9 @@ struct PendingFlush {
     watermark: u64,
     files: Vec<String>,
     partitions: Vec<PartitionKey>,
+    /// Derived archives: the state file written with this flush.
+    #[serde(default)]
+    snapshot: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +119,38 @@ struct SinkState {
     dirty: BTreeSet<PartitionKey>,
     /// Every column each measurement has had, so every file carries all of them.
     measurements: Vec<MeasurementColumns>,
+    /// Derived archives: the state file of the committed flush (in the state directory).
+    #[serde(default)]
+    snapshot: Option<String>,
+}
+
+/// Result rows of a derived archive, and where they go.
+#[derive(Debug, Clone)]
+pub struct DerivedBatch {
+    pub db: String,
+    pub rp: String,
+    pub measurement: String,
+    pub batch: RecordBatch,
+}
+
+/// What turns source batches into the rows a derived archive writes
+/// (`CREATE ARCHIVE ... AS SELECT`): the continuous-query engine, kept behind this trait so
+/// the archive does not depend on the statement language.
+pub trait Derive: Send + 'static {
+    /// Which `(db, rp, measurement)` the archive reads.
+    fn filter(&self) -> weir_engine::router::Filter;
+    /// Folds a source batch in; returns the result rows it completes, if any.
+    fn ingest(
+        &mut self,
+        measurement: &str,
+        batch: &RecordBatch,
+    ) -> Result<Vec<DerivedBatch>, String>;
+    /// Result rows due now (windows closed by the clock); called every 100 ms.
+    fn due(&mut self) -> Result<Vec<DerivedBatch>, String>;
+    /// The state, for the next roll.
+    fn checkpoint(&self) -> Result<Vec<u8>, String>;
+    /// Continues from a state written by `checkpoint` in an earlier run.
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// Counters of one archive.
@@ -176,18 +222,55 @@ impl ArchiveSink {
         state_dir: &FsPath,
         root: ArchiveRoot,
     ) -> Result<Self, ArchiveError> {
+        Self::start_inner(spec, router, state_dir, root, None).await
+    }
+
+    /// Starts a derived archive (`CREATE ARCHIVE ... AS SELECT`): `derive` turns the source
+    /// batches into the rows written; its state is restored from the last committed roll.
+    pub async fn start_derived(
+        spec: ArchiveSpec,
+        router: &Router,
+        state_dir: &FsPath,
+        store: &StoreConfig,
+        derive: Box<dyn Derive>,
+    ) -> Result<Self, ArchiveError> {
+        let root = ArchiveRoot::open(&spec.url, store)?;
+        Self::start_inner(spec, router, state_dir, root, Some(derive)).await
+    }
+
+    async fn start_inner(
+        spec: ArchiveSpec,
+        router: &Router,
+        state_dir: &FsPath,
+        root: ArchiveRoot,
+        mut derive: Option<Box<dyn Derive>>,
+    ) -> Result<Self, ArchiveError> {
         std::fs::create_dir_all(state_dir)
             .map_err(|e| ArchiveError::State(format!("{}: {e}", state_dir.display())))?;
         let state_path = state_dir.join(format!("{}.json", spec.name));
         let mut state = load_state(&state_path)?;
-        recover(&root, &mut state).await?;
+        recover(&root, state_dir, &mut state).await?;
         persist(&state_path, &state).await?;
+        if let (Some(d), Some(file)) = (derive.as_mut(), &state.snapshot) {
+            let path = state_dir.join(file);
+            let bytes = std::fs::read(&path)
+                .map_err(|e| ArchiveError::State(format!("{}: {e}", path.display())))?;
+            d.restore(&bytes).map_err(|e| {
+                ArchiveError::State(format!("cannot resume from {}: {e}", path.display()))
+            })?;
+        }
 
         let subscription = format!("archive:{}", spec.name);
-        let filter_spec = spec.clone();
+        let filter: weir_engine::router::Filter = match &derive {
+            Some(d) => d.filter(),
+            None => {
+                let filter_spec = spec.clone();
+                Arc::new(move |db, _rp, m| filter_spec.wants(db, m))
+            }
+        };
         let sub = router.subscribe(SubscriptionSpec {
             name: subscription.clone(),
-            filter: Arc::new(move |db, _rp, m| filter_spec.wants(db, m)),
+            filter,
             cursor: state.watermark,
             capacity: 64,
         });
@@ -215,8 +298,12 @@ impl ArchiveSink {
         let worker = Worker {
             spec: spec.clone(),
             root,
+            state_dir: state_dir.to_path_buf(),
             state_path,
             state,
+            derive,
+            gate: FoldGate::new(),
+            derive_dirty: false,
             columns,
             acker: sub.acker,
             held: Vec::new(),
@@ -296,8 +383,14 @@ type MKey = (String, String, String);
 struct Worker {
     spec: ArchiveSpec,
     root: ArchiveRoot,
+    state_dir: PathBuf,
     state_path: PathBuf,
     state: SinkState,
+    /// Derived archives: the derivation, the source batches waiting to be folded in, and
+    /// whether its state changed since the last roll.
+    derive: Option<Box<dyn Derive>>,
+    gate: FoldGate,
+    derive_dirty: bool,
     columns: BTreeMap<MKey, Columns>,
     acker: Acker,
     held: Vec<Held>,
@@ -319,10 +412,18 @@ impl Worker {
         let mut commands_open = true;
         // After a failed roll, stop taking deliveries while this much is buffered.
         let mut failing = false;
+        // Derived archives: the derivation's clock.
+        let mut derive_tick = tokio::time::interval(Duration::from_millis(100));
+        derive_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let derived = self.derive.is_some();
         loop {
             let accept =
                 !(failing && self.buffered_rows >= self.spec.max_file_rows.saturating_mul(4));
             tokio::select! {
+                _ = derive_tick.tick(), if derived => {
+                    self.fold_ready();
+                    continue;
+                }
                 d = deliveries.recv(), if accept => match d {
                     Some(d) => {
                         self.add(d);
@@ -367,36 +468,86 @@ impl Worker {
 
     fn add(&mut self, d: Delivery) {
         self.last_ordinal = self.last_ordinal.max(d.ordinal);
+        if self.derive.is_some() {
+            self.gate.hold(d);
+            self.fold_ready();
+            return;
+        }
         let b = &d.batch;
-        let key: MKey = (
-            b.db.to_string(),
-            b.rp.to_string(),
-            b.measurement.to_string(),
+        self.hold_rows(
+            (d.ordinal, b.min_seq, b.max_seq),
+            &b.db,
+            &b.rp,
+            &b.measurement,
+            &b.batch,
         );
+    }
+
+    /// Buffers rows to archive at the next roll.
+    fn hold_rows(
+        &mut self,
+        (ordinal, min_seq, max_seq): (u64, u64, u64),
+        db: &str,
+        rp: &str,
+        measurement: &str,
+        batch: &RecordBatch,
+    ) {
+        let key: MKey = (db.to_string(), rp.to_string(), measurement.to_string());
         let cols = self.columns.entry(key).or_default();
-        record_columns(cols, &b.batch.schema());
-        let parts = split_by_partition(&b.batch, self.spec.partition)
+        record_columns(cols, &batch.schema());
+        let parts = split_by_partition(batch, self.spec.partition)
             .into_iter()
             .map(|(start, batch)| {
                 (
                     PartitionKey {
-                        db: b.db.to_string(),
-                        rp: b.rp.to_string(),
-                        measurement: b.measurement.to_string(),
+                        db: db.to_string(),
+                        rp: rp.to_string(),
+                        measurement: measurement.to_string(),
                         start,
                     },
                     batch,
                 )
             })
             .collect::<Vec<_>>();
-        self.buffered_rows += b.batch.num_rows();
-        self.buffered_bytes += b.batch.get_array_memory_size();
+        self.buffered_rows += batch.num_rows();
+        self.buffered_bytes += batch.get_array_memory_size();
         self.held.push(Held {
-            ordinal: d.ordinal,
-            min_seq: b.min_seq,
-            max_seq: b.max_seq,
+            ordinal,
+            min_seq,
+            max_seq,
             parts,
         });
+    }
+
+    /// Derived archives: folds the source batches the watermark covers into the derivation
+    /// and buffers the result rows it completes (and those due by its clock).
+    fn fold_ready(&mut self) {
+        let Some(mut derive) = self.derive.take() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for d in self.gate.ready(&self.acker) {
+            self.derive_dirty = true;
+            match derive.ingest(&d.batch.measurement, &d.batch.batch) {
+                Ok(rows) => out.extend(rows),
+                Err(e) => self.derive_error(&e),
+            }
+        }
+        match derive.due() {
+            Ok(rows) => out.extend(rows),
+            Err(e) => self.derive_error(&e),
+        }
+        self.derive = Some(derive);
+        for r in out {
+            self.derive_dirty = true;
+            // Result rows carry no log positions: the roll's watermark comes from the gate.
+            self.hold_rows((0, 0, 0), &r.db, &r.rp, &r.measurement, &r.batch);
+        }
+    }
+
+    fn derive_error(&self, e: &str) {
+        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(archive = %self.spec.name, error = %e, "archive query");
     }
 
     async fn roll_logged(&mut self) -> Result<(), ArchiveError> {
@@ -408,8 +559,40 @@ impl Worker {
         r
     }
 
+    /// Derived archives: writes every buffered result row with the derivation's state; the
+    /// watermark is the one the state covers.
+    async fn roll_derived(&mut self) -> Result<(), ArchiveError> {
+        self.fold_ready();
+        if !self.derive_dirty && self.held.is_empty() {
+            return Ok(());
+        }
+        let w = self.acker.covered_watermark(&[]);
+        let snapshot = match &self.derive {
+            Some(d) => d.checkpoint().map_err(ArchiveError::State)?,
+            None => return Ok(()),
+        };
+        let ready = std::mem::take(&mut self.held);
+        match self.write_flush(&ready, w, Some(snapshot)).await {
+            Ok(()) => {
+                self.buffered_rows = 0;
+                self.buffered_bytes = 0;
+                self.derive_dirty = false;
+                self.stats.watermark.store(w, Ordering::Relaxed);
+                self.acker.durable_folded();
+                Ok(())
+            }
+            Err(e) => {
+                self.held = ready;
+                Err(e)
+            }
+        }
+    }
+
     /// Writes every held batch that can be committed (see the module docs).
     async fn roll(&mut self) -> Result<(), ArchiveError> {
+        if self.derive.is_some() {
+            return self.roll_derived().await;
+        }
         let mut w = self.acker.watermark_after(self.last_ordinal);
         loop {
             let lowered = self
@@ -445,7 +628,7 @@ impl Worker {
             .map(|h| h.ordinal)
             .min()
             .map_or(self.last_ordinal, |o| o - 1);
-        match self.write_flush(&ready, w).await {
+        match self.write_flush(&ready, w, None).await {
             Ok(()) => {
                 let rows: usize = ready
                     .iter()
@@ -475,7 +658,12 @@ impl Worker {
         }
     }
 
-    async fn write_flush(&mut self, ready: &[Held], watermark: u64) -> Result<(), ArchiveError> {
+    async fn write_flush(
+        &mut self,
+        ready: &[Held],
+        watermark: u64,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), ArchiveError> {
         let flush = self.state.committed_flush + 1;
         let mut groups: BTreeMap<PartitionKey, Vec<RecordBatch>> = BTreeMap::new();
         for h in ready {
@@ -507,14 +695,27 @@ impl Worker {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let snapshot_file = snapshot
+            .as_ref()
+            .map(|_| format!("{}.state-{flush}", self.spec.name));
         self.state.pending = Some(PendingFlush {
             flush,
             watermark,
             files: encoded.iter().map(|f| f.path.to_string()).collect(),
             partitions: partitions.clone(),
+            snapshot: snapshot_file.clone(),
         });
         self.sync_columns();
         persist(&self.state_path, &self.state).await?;
+        if let (Some(bytes), Some(file)) = (snapshot, &snapshot_file) {
+            let path = self.state_dir.join(file);
+            tokio::task::spawn_blocking(move || {
+                weir_engine::wal::fsio::write_atomic(&path, &bytes)
+                    .map_err(|e| ArchiveError::State(format!("{}: {e}", path.display())))
+            })
+            .await
+            .map_err(|e| ArchiveError::State(e.to_string()))??;
+        }
         if self.spec.crash_at == Some(CrashPoint::BeforePut) {
             return self.crash();
         }
@@ -552,7 +753,14 @@ impl Worker {
         self.state.committed_flush = flush;
         self.state.watermark = Some(watermark);
         self.state.dirty.extend(partitions);
+        let previous = match snapshot_file {
+            Some(f) => self.state.snapshot.replace(f),
+            None => None,
+        };
         persist(&self.state_path, &self.state).await?;
+        if let Some(old) = previous {
+            let _ = std::fs::remove_file(self.state_dir.join(old));
+        }
         for f in &encoded {
             self.stats
                 .rows_written
@@ -756,10 +964,34 @@ async fn persist(path: &FsPath, state: &SinkState) -> Result<(), ArchiveError> {
 }
 
 /// Finishes (all files there) or undoes (some missing) a flush interrupted by a crash.
-async fn recover(root: &ArchiveRoot, state: &mut SinkState) -> Result<(), ArchiveError> {
+async fn recover(
+    root: &ArchiveRoot,
+    state_dir: &FsPath,
+    state: &mut SinkState,
+) -> Result<(), ArchiveError> {
     let Some(p) = state.pending.take() else {
         return Ok(());
     };
+    // A derived flush is complete only with its state file.
+    let snapshot_path = p.snapshot.as_ref().map(|f| state_dir.join(f));
+    if let Some(path) = &snapshot_path {
+        if !path.exists() {
+            tracing::info!(
+                flush = p.flush,
+                "archive: undoing a roll whose state was not written"
+            );
+            for f in &p.files {
+                match root.store.delete(&Path::from(f.as_str())).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => {
+                        state.pending = Some(p);
+                        return Err(e.into());
+                    }
+                }
+            }
+            return Ok(());
+        }
+    }
     let mut present = Vec::new();
     for f in &p.files {
         let path = Path::from(f.as_str());
@@ -780,7 +1012,15 @@ async fn recover(root: &ArchiveRoot, state: &mut SinkState) -> Result<(), Archiv
         state.committed_flush = p.flush;
         state.watermark = Some(p.watermark);
         state.dirty.extend(p.partitions);
+        if let Some(f) = p.snapshot {
+            if let Some(old) = state.snapshot.replace(f) {
+                let _ = std::fs::remove_file(state_dir.join(old));
+            }
+        }
     } else {
+        if let Some(path) = &snapshot_path {
+            let _ = std::fs::remove_file(path);
+        }
         tracing::info!(
             flush = p.flush,
             "archive: undoing a roll interrupted by a crash; the log replays its rows"

@@ -4,91 +4,10 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use common::*;
 use weir_archive::sink::CrashPoint;
 use weir_archive::{ArchiveQuery, ArchiveRoot, StoreConfig};
-
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python() -> String {
-    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-fn moto(bucket: &str) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(python())
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} -m moto.server: {e}; this test needs `pip install \"moto[server]\"`",
-                python()
-            )
-        });
-    let mut m = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = m.child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = m.child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("moto.server exited ({status}): {err}\nthis test needs `pip install \"moto[server]\"`");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto.server did not listen on {port} within 30s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = Command::new(python())
-        .args([
-            "-c",
-            &format!(
-                "import boto3; boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='{bucket}')",
-                m.endpoint
-            ),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cannot create the bucket: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    m
-}
+use weir_tests::Moto;
 
 fn store_config(endpoint: &str) -> StoreConfig {
     StoreConfig {
@@ -103,7 +22,7 @@ fn store_config(endpoint: &str) -> StoreConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_archive_writes_recovers_compacts_and_queries() {
-    let m = moto("weir-test");
+    let m = Moto::start("weir-test");
     let cfg = store_config(&m.endpoint);
     let url = "s3://weir-test/lake";
     let dir = tempfile::tempdir().unwrap();

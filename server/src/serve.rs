@@ -24,6 +24,10 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
         default_url,
         state_dir: config.storage.dir.join("archives"),
         store: config.archive.store_config(),
+        cq_settings: weir_sql::cq::CqSettings {
+            lateness: i64::try_from(config.engine.lateness.as_nanos()).unwrap_or(i64::MAX),
+            series_ttl: i64::try_from(config.engine.series_ttl.as_nanos()).unwrap_or(i64::MAX),
+        },
     };
     let cq = CqRunner {
         influxdb_url: config.influxdb.url.clone(),

@@ -313,3 +313,77 @@ impl Rng {
         &xs[(self.below(xs.len() as u64)) as usize]
     }
 }
+
+/// A real S3-compatible server on loopback: moto (`pip install "moto[server]"`), with one
+/// bucket. Fails, never skips, when it cannot be started.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+impl Moto {
+    /// Starts moto on a free port and creates `bucket` (credentials `test`/`test`,
+    /// region `us-east-1`).
+    pub fn start(bucket: &str) -> Moto {
+        let port = free_port();
+        let child = Command::new(python())
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} -m moto.server: {e}; this test needs `pip install \"moto[server]\"`",
+                    python()
+                )
+            });
+        let mut m = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = m.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = m.child.stderr.take() {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("moto.server exited ({status}): {err}\nthis test needs `pip install \"moto[server]\"`");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto.server did not listen on {port} within 30s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = Command::new(python())
+            .args([
+                "-c",
+                &format!(
+                    "import boto3; boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket='{bucket}')",
+                    m.endpoint
+                ),
+            ])
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "cannot create the bucket: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        m
+    }
+}

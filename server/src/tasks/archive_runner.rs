@@ -7,7 +7,10 @@ use parking_lot::Mutex;
 use weir_archive::{ArchiveSink, ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
 use weir_engine::router::Router;
 use weir_sql::ast::{ArchiveSource, MeasurementName, Partitioning, TimeUnit};
+use weir_sql::cq::CqSettings;
 use weir_sql::Statement;
+
+use super::archive_query::CqDerive;
 
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
@@ -21,6 +24,8 @@ pub struct ArchiveRunner {
     pub state_dir: PathBuf,
     /// Object store credentials and endpoint (S3).
     pub store: StoreConfig,
+    /// `[engine] lateness` and `series_ttl`, for archives of query results.
+    pub cq_settings: CqSettings,
 }
 
 /// Runs `fut` to completion from synchronous code running on the runtime (the manager is
@@ -41,6 +46,7 @@ impl Runner for ArchiveRunner {
             return Err(format!("{} is not a CREATE ARCHIVE statement", def.name));
         };
         let url = a.url.clone().unwrap_or_else(|| self.default_url.clone());
+        let mut derive = None;
         let mut spec = ArchiveSpec::new(&a.name, &a.database, url);
         match &a.source {
             ArchiveSource::All => {}
@@ -62,10 +68,8 @@ impl Runner for ArchiveRunner {
                     }
                 }
             }
-            ArchiveSource::Select(_) => {
-                return Err(
-                    "CREATE ARCHIVE ... AS SELECT needs the continuous-query engine, which this build of weir does not have yet; archive raw points with FROM m1, m2".into(),
-                )
+            ArchiveSource::Select(s) => {
+                derive = Some(super::archive_query::plan(a, s)?);
             }
         }
         spec.partition = match a.partition_by {
@@ -95,13 +99,40 @@ impl Runner for ArchiveRunner {
             roll = spec.roll_every,
             unit = spec.time_unit,
         );
-        let sink = block_on(ArchiveSink::start(
-            spec,
-            &ctx.router,
-            &self.state_dir,
-            &self.store,
-        ))
-        .map_err(|e| format!("cannot start archive {}: {e}", a.name))?;
+        let (plan, started) = match derive {
+            None => (
+                plan,
+                block_on(ArchiveSink::start(
+                    spec,
+                    &ctx.router,
+                    &self.state_dir,
+                    &self.store,
+                )),
+            ),
+            Some(cq) => {
+                let lateness = self.cq_settings.lateness;
+                let plan = format!(
+                    "Archive {} of query results -> {} partitioned by {:?}, roll every {:?}\n{}",
+                    spec.name,
+                    spec.url,
+                    spec.partition,
+                    spec.roll_every,
+                    cq.describe(lateness)
+                );
+                let derive = Box::new(CqDerive::new(cq, self.cq_settings));
+                (
+                    plan,
+                    block_on(ArchiveSink::start_derived(
+                        spec,
+                        &ctx.router,
+                        &self.state_dir,
+                        &self.store,
+                        derive,
+                    )),
+                )
+            }
+        };
+        let sink = started.map_err(|e| format!("cannot start archive {}: {e}", a.name))?;
         Ok(Box::new(RunningArchive {
             sink: Mutex::new(Some(sink)),
             router: Arc::clone(&ctx.router),

@@ -4,6 +4,7 @@
 //! [`Runner`] — before anything is stored, so the store only ever holds definitions that ran.
 //! On start every enabled task is resumed from the store.
 
+pub mod archive_query;
 pub mod archive_runner;
 pub mod batch_runner;
 pub mod cq_runner;
