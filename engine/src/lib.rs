@@ -6,6 +6,7 @@
 //! to subscribers (tasks, archives) by the [`router`]. [`pipeline`] ties these together so the
 //! HTTP layer only has to call one function per write request.
 
+pub mod alert;
 pub mod batch;
 pub mod batcher;
 pub mod clock;
