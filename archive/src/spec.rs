@@ -45,8 +45,11 @@ pub struct ArchiveSpec {
     pub name: String,
     /// Database the archive reads (`ON db`).
     pub db: String,
-    /// Measurements it reads (`FROM m1, m2`); empty means every measurement of `db`.
+    /// Measurements it reads (`FROM m1, m2`); with `patterns` empty too, every measurement
+    /// of `db`.
     pub measurements: Vec<String>,
+    /// `FROM /regex/`: measurements whose name matches one of these are read too.
+    pub patterns: Vec<regex::Regex>,
     /// Root: `file:///abs/path`, `s3://bucket/prefix`, or a plain path (absolute, or resolved
     /// by the caller against the storage directory).
     pub url: String,
@@ -73,6 +76,7 @@ impl ArchiveSpec {
             name: name.into(),
             db: db.into(),
             measurements: Vec::new(),
+            patterns: Vec::new(),
             url: url.into(),
             partition: Partition::Hour,
             roll_every: Duration::from_secs(60),
@@ -87,7 +91,28 @@ impl ArchiveSpec {
     /// Whether the archive reads this measurement of this database.
     pub fn wants(&self, db: &str, measurement: &str) -> bool {
         db == self.db
-            && (self.measurements.is_empty() || self.measurements.iter().any(|m| m == measurement))
+            && ((self.measurements.is_empty() && self.patterns.is_empty())
+                || self.measurements.iter().any(|m| m == measurement)
+                || self.patterns.iter().any(|p| p.is_match(measurement)))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wants_names_and_patterns_of_its_database() {
+        let mut spec = ArchiveSpec::new("a", "telegraf", "file:///tmp/x");
+        assert!(spec.wants("telegraf", "anything"));
+        assert!(!spec.wants("other", "anything"));
+        spec.measurements.push("cpu".into());
+        spec.patterns.push(regex::Regex::new("^disk").unwrap());
+        assert!(spec.wants("telegraf", "cpu"));
+        assert!(spec.wants("telegraf", "diskio"));
+        assert!(!spec.wants("telegraf", "mem"));
+        assert!(!spec.wants("telegraf", "cpu2"));
     }
 }
 

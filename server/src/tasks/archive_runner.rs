@@ -60,10 +60,11 @@ impl Runner for ArchiveRunner {
                     }
                     match &m.name {
                         MeasurementName::Name(n) => spec.measurements.push(n.clone()),
-                        MeasurementName::Regex(_) => {
-                            return Err(
-                                "CREATE ARCHIVE ... FROM /regex/ is not supported yet: list the measurements".into(),
-                            )
+                        MeasurementName::Regex(r) => {
+                            spec.patterns
+                                .push(regex::Regex::new(r.as_str()).map_err(|e| {
+                                    format!("archive {}: FROM /{}/: {e}", a.name, r.as_str())
+                                })?)
                         }
                     }
                 }
@@ -89,10 +90,12 @@ impl Runner for ArchiveRunner {
             "Archive {name}: {db}.*.{ms} -> {url} partitioned by {part:?}, roll every {roll:?}, time unit {unit:?}",
             name = spec.name,
             db = spec.db,
-            ms = if spec.measurements.is_empty() {
+            ms = if spec.measurements.is_empty() && spec.patterns.is_empty() {
                 "*".to_string()
             } else {
-                format!("{{{}}}", spec.measurements.join(","))
+                let mut names = spec.measurements.clone();
+                names.extend(spec.patterns.iter().map(|p| format!("/{}/", p.as_str())));
+                format!("{{{}}}", names.join(","))
             },
             url = spec.url,
             part = spec.partition,
