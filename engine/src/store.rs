@@ -22,6 +22,9 @@ pub enum Table {
     Checkpoints,
     /// Per task: the state of its last checkpoint (opaque bytes, written with `Checkpoints`).
     CheckpointData,
+    /// Per batch query: the scheduled runs it has accounted for (JSON), so runs due while
+    /// weir was down are reported at the next start.
+    BatchRuns,
 }
 
 impl Table {
@@ -33,6 +36,7 @@ impl Table {
             Table::Topics => "topics",
             Table::Checkpoints => "checkpoints",
             Table::CheckpointData => "checkpoint_data",
+            Table::BatchRuns => "batch_runs",
         })
     }
 }
@@ -88,6 +92,7 @@ impl Store {
             Table::Topics,
             Table::Checkpoints,
             Table::CheckpointData,
+            Table::BatchRuns,
         ] {
             txn.open_table(t.definition()).map_err(db_err)?;
         }

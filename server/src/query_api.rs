@@ -42,7 +42,8 @@ fn open(config: &crate::config::Config) -> Result<ArchiveQuery, ArchiveError> {
     )?))
 }
 
-fn archive() -> Result<Arc<ArchiveQuery>, String> {
+/// The archive `POST /api/v1/query` reads (also read by `FROM ARCHIVE` batch queries).
+pub(crate) fn archive() -> Result<Arc<ArchiveQuery>, String> {
     if let Some(q) = ARCHIVE.get() {
         return Ok(Arc::clone(q));
     }

@@ -50,6 +50,13 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
                 influxdb_url: config.influxdb.url.clone(),
                 username: config.influxdb.username.clone(),
                 password: config.influxdb.password.clone(),
+                archive: match crate::query_api::archive() {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the archive cannot be opened: FROM ARCHIVE batch queries will not start");
+                        None
+                    }
+                },
             }) as Arc<dyn Runner>,
         ),
     ]

@@ -2,6 +2,18 @@
 //! InfluxDB's `/query` API and write the rows it returns back to InfluxDB as line protocol,
 //! into the `INTO` measurement (what an InfluxDB continuous query or a Kapacitor batch task
 //! does).
+//!
+//! With `FROM ARCHIVE` the rows come from the Parquet archive instead: each run reads the
+//! measurements' rows of the run's time range (the `time` conditions of `WHERE`, `now()` being
+//! the run's scheduled time) through DataFusion, so only the partitions of the range are
+//! opened, and evaluates the SELECT with the continuous-query operators of
+//! [`weir_sql::cq`] (see [`weir_sql::cq::run_batch`]).
+//!
+//! Every run that ends records its scheduled time in the store ([`Table::BatchRuns`]); at the
+//! next start the runs that fell due while weir was down are counted and reported (task stats
+//! and a log line). They are not all run: a `FROM ARCHIVE` query runs once for the most recent
+//! missed time (a catch-up run, `now()` being that time), then keeps its schedule; a query sent
+//! to InfluxDB just keeps its schedule (InfluxDB evaluates `now()` itself).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -9,9 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use datafusion::common::TableReference;
+use datafusion::prelude::{col, lit};
+use datafusion::scalar::ScalarValue;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use weir_archive::ArchiveQuery;
+use weir_engine::store::{Store, Table};
 use weir_sql::ast::{BinaryOp, Expr, Schedule, Select, TargetMeasurement};
+use weir_sql::cq::{CqPlan, TimeRange};
 use weir_sql::Statement;
 
 use super::influx::urlencode;
@@ -28,6 +47,17 @@ pub struct BatchRunner {
     pub influxdb_url: String,
     pub username: String,
     pub password: String,
+    /// The archive `FROM ARCHIVE` reads (`[archive] url`, what `weir query` reads); `None`
+    /// when it could not be opened.
+    pub archive: Option<Arc<ArchiveQuery>>,
+}
+
+/// A `FROM ARCHIVE` query: what each run reads and how it is evaluated.
+#[derive(Debug)]
+struct ArchiveSource {
+    archive: Arc<ArchiveQuery>,
+    plan: Arc<CqPlan>,
+    range: TimeRange,
 }
 
 /// What one batch query does, fixed at start.
@@ -55,6 +85,9 @@ struct BatchPlan {
     typed_columns: Vec<(String, String)>,
     /// `SHOW FIELD KEYS FROM <source>`, one per measurement source.
     field_keys_queries: Vec<String>,
+    /// `Some` for `FROM ARCHIVE`: the rows come from the archive, not from InfluxDB's
+    /// `/query` (the fields above about the query are then unused).
+    archive: Option<ArchiveSource>,
 }
 
 /// Functions whose result is a float whatever the type of their input.
@@ -160,6 +193,23 @@ impl BatchPlan {
             }
             When::Cron { text, .. } => format!("runs on CRON '{text}' (UTC)"),
         };
+        if let Some(a) = &self.archive {
+            return format!(
+                "batch query {name} on {db}: {when} \
+                 (wall clock; a run still going when the next is due makes that one skipped); \
+                 each run reads FROM ARCHIVE {root} the rows of {range} and writes the rows INTO \
+                 {tdb}.{trp}.{m} via {url}/write\n{plan}",
+                name = self.name,
+                db = self.database,
+                root = a.archive.root().url,
+                range = a.range,
+                url = self.influxdb_url,
+                tdb = self.target_db,
+                trp = self.target_rp.as_deref().unwrap_or(""),
+                m = self.measurement.as_deref().unwrap_or(":MEASUREMENT"),
+                plan = a.plan.describe_batch(&a.range.to_string()),
+            );
+        }
         format!(
             "batch query {name} on {db}: {when} \
              (wall clock; a run still going when the next is due makes that one skipped); \
@@ -199,18 +249,38 @@ fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPl
             cron: Cron::parse(text)?,
         },
     };
-    if b.select.from_archive {
-        return Err("FROM ARCHIVE batch queries are not supported yet".into());
-    }
     let Some(target) = &b.select.target else {
         return Err(format!("batch query {} needs an INTO clause", b.name));
     };
+    let archive = if b.select.from_archive {
+        let planned = weir_sql::cq::plan_batch(b).map_err(|e| e.to_string())?;
+        let archive = runner.archive.as_ref().ok_or_else(|| {
+            format!(
+                "batch query {} reads FROM ARCHIVE, but the archive ([archive] url) could not be opened",
+                b.name
+            )
+        })?;
+        Some(ArchiveSource {
+            archive: Arc::clone(archive),
+            plan: planned.plan,
+            range: planned.range,
+        })
+    } else {
+        None
+    };
     let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
     if url.is_empty() {
-        return Err(format!(
-            "batch query {} queries InfluxDB; configure [influxdb] url",
-            b.name
-        ));
+        return Err(if archive.is_some() {
+            format!(
+                "batch query {} writes INTO InfluxDB; configure [influxdb] url",
+                b.name
+            )
+        } else {
+            format!(
+                "batch query {} queries InfluxDB; configure [influxdb] url",
+                b.name
+            )
+        });
     }
     let (floats, typed_columns) = column_types(&b.select);
     let mut select = b.select.clone();
@@ -259,6 +329,7 @@ fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPl
                 weir_sql::ast::Source::Subquery(_) => None,
             })
             .collect(),
+        archive,
     })
 }
 
@@ -482,58 +553,291 @@ impl Runner for BatchRunner {
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
         let description = plan.describe();
-        let stats = Arc::clone(&ctx.stats);
-        let current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
-        let busy = Arc::new(AtomicBool::new(false));
-        let scheduler = {
-            let current = Arc::clone(&current);
-            let plan = Arc::clone(&plan);
-            handle.spawn(async move {
-                // The last run time: the wall clock may lag the timer, never run a time twice.
-                let mut last = i64::MIN;
-                loop {
-                    let now = now_ns().max(last);
-                    let Some(at) = plan.schedule.next(now) else {
-                        tracing::info!(task = %plan.name, "batch query has no more run times");
-                        break;
-                    };
-                    last = at;
-                    let wait = u64::try_from(at - now_ns()).unwrap_or(0);
-                    tokio::time::sleep(StdDuration::from_nanos(wait)).await;
-                    if busy.swap(true, Relaxed) {
-                        stats.record_error(format!(
-                            "run at {} skipped: previous run still going",
-                            rfc3339(at)
-                        ));
-                        continue;
-                    }
-                    let (plan, client, stats, busy) = (
-                        Arc::clone(&plan),
-                        client.clone(),
-                        Arc::clone(&stats),
-                        Arc::clone(&busy),
-                    );
-                    let run = tokio::spawn(async move {
-                        match run_once(&plan, &client, &stats).await {
-                            Ok(()) => {
-                                stats.windows_emitted.fetch_add(1, Relaxed);
-                            }
-                            Err(e) => {
-                                tracing::warn!(task = %plan.name, error = %e, "batch query run failed");
-                                stats.record_error(format!("run at {}: {e}", rfc3339(at)));
-                            }
-                        }
-                        busy.store(false, Relaxed);
-                    });
-                    *current.lock() = Some(run);
-                }
-            })
+        let runs = Arc::new(RunLog::open(
+            Arc::clone(&ctx.store),
+            &plan.name,
+            &plan.schedule,
+            now_ns(),
+        ));
+        // One catch-up run for the most recent missed time, where `now()` can be that time.
+        let catch_up = if plan.archive.is_some() {
+            runs.missed().map(|m| m.last)
+        } else {
+            None
         };
+        let launcher = Launcher {
+            plan: Arc::clone(&plan),
+            client,
+            stats: Arc::clone(&ctx.stats),
+            busy: Arc::new(AtomicBool::new(false)),
+            current: Arc::new(Mutex::new(None)),
+            runs: Arc::clone(&runs),
+        };
+        let current = Arc::clone(&launcher.current);
+        let scheduler = handle.spawn(async move {
+            if let Some(at) = catch_up {
+                launcher.runs.catching_up(at);
+                launcher.launch(at);
+            }
+            // The last run time: the wall clock may lag the timer, never run a time twice.
+            let mut last = i64::MIN;
+            loop {
+                let now = now_ns().max(last);
+                let Some(at) = launcher.plan.schedule.next(now) else {
+                    tracing::info!(task = %launcher.plan.name, "batch query has no more run times");
+                    break;
+                };
+                last = at;
+                let wait = u64::try_from(at - now_ns()).unwrap_or(0);
+                tokio::time::sleep(StdDuration::from_nanos(wait)).await;
+                launcher.launch(at);
+            }
+        });
         Ok(Box::new(RunningBatch {
             plan: description,
             tasks: Mutex::new(vec![scheduler]),
             current,
+            runs,
         }))
+    }
+}
+
+/// Starts the runs of one batch query, one at a time.
+struct Launcher {
+    plan: Arc<BatchPlan>,
+    client: reqwest::Client,
+    stats: Arc<TaskStats>,
+    busy: Arc<AtomicBool>,
+    current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    runs: Arc<RunLog>,
+}
+
+impl Launcher {
+    /// Starts the run scheduled at `at`, unless the previous one is still going (then this
+    /// one is skipped, as an error).
+    fn launch(&self, at: i64) {
+        if self.busy.swap(true, Relaxed) {
+            self.stats.record_error(format!(
+                "run at {} skipped: previous run still going",
+                rfc3339(at)
+            ));
+            return;
+        }
+        let (plan, client, stats, busy, runs) = (
+            Arc::clone(&self.plan),
+            self.client.clone(),
+            Arc::clone(&self.stats),
+            Arc::clone(&self.busy),
+            Arc::clone(&self.runs),
+        );
+        let run = tokio::spawn(async move {
+            let result = match &plan.archive {
+                Some(a) => run_archive(&plan, a, at, &client, &stats).await,
+                None => run_once(&plan, &client, &stats).await,
+            };
+            match result {
+                Ok(()) => {
+                    stats.windows_emitted.fetch_add(1, Relaxed);
+                }
+                Err(e) => {
+                    tracing::warn!(task = %plan.name, error = %e, "batch query run failed");
+                    stats.record_error(format!("run at {}: {e}", rfc3339(at)));
+                }
+            }
+            // Run (well or not): not missed. The store is written off the async threads.
+            let done = Arc::clone(&runs);
+            let stored = tokio::task::spawn_blocking(move || done.finished(at)).await;
+            if let Ok(Err(e)) = stored {
+                stats.record_error(format!("cannot record the run at {}: {e}", rfc3339(at)));
+            }
+            busy.store(false, Relaxed);
+        });
+        *self.current.lock() = Some(run);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Runs accounted for, and runs missed while weir was down
+
+/// What the store keeps per batch query ([`Table::BatchRuns`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct RunRecord {
+    /// Every scheduled time up to here (ns) was run, or reported missed, or came before the
+    /// query was created.
+    covered_until: i64,
+    /// The scheduled time of the last run that ended (ns).
+    last_run: Option<i64>,
+}
+
+/// Runs that fell due while weir was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Missed {
+    count: u64,
+    /// True when there were more than `count` (a CRON schedule is counted up to a limit).
+    more: bool,
+    first: i64,
+    last: i64,
+}
+
+/// At most this many CRON times are counted when reporting missed runs.
+const MAX_MISSED_COUNTED: u64 = 1_000_000;
+
+/// The scheduled times in `(after, until]`.
+fn missed_runs(when: &When, after: i64, until: i64) -> Option<Missed> {
+    match when {
+        When::Every { every, offset } => {
+            let first = next_run(after, *every, *offset);
+            if first > until {
+                return None;
+            }
+            let last = (until - offset).div_euclid(*every) * every + offset;
+            let count = u64::try_from((last - first) / every + 1).unwrap_or(u64::MAX);
+            Some(Missed {
+                count,
+                more: false,
+                first,
+                last,
+            })
+        }
+        When::Cron { cron, .. } => {
+            let mut t = cron.next(after)?;
+            if t > until {
+                return None;
+            }
+            let first = t;
+            let mut last = t;
+            let mut count = 1;
+            while let Some(n) = cron.next(t) {
+                if n > until {
+                    break;
+                }
+                if count == MAX_MISSED_COUNTED {
+                    return Some(Missed {
+                        count,
+                        more: true,
+                        first,
+                        last,
+                    });
+                }
+                count += 1;
+                last = n;
+                t = n;
+            }
+            Some(Missed {
+                count,
+                more: false,
+                first,
+                last,
+            })
+        }
+    }
+}
+
+/// The runs of one batch query: persisted as they end, and what was missed before this start.
+#[derive(Debug)]
+struct RunLog {
+    store: Arc<Store>,
+    task: String,
+    state: Mutex<RunState>,
+}
+
+#[derive(Debug, Default)]
+struct RunState {
+    record: Option<RunRecord>,
+    missed: Option<Missed>,
+    /// When the missed runs were found (this start).
+    found_at: i64,
+    catch_up: Option<i64>,
+    /// Why the record could not be read or written, if it could not.
+    error: Option<String>,
+}
+
+impl RunLog {
+    /// Reads what the store says about `task` and works out the runs missed up to `now`; a
+    /// task seen for the first time has missed nothing. The record then covers `now`, so the
+    /// same missed runs are not reported twice.
+    fn open(store: Arc<Store>, task: &str, when: &When, now: i64) -> RunLog {
+        let mut state = RunState {
+            found_at: now,
+            ..RunState::default()
+        };
+        let previous = match store.get::<RunRecord>(Table::BatchRuns, task) {
+            Ok(r) => r,
+            Err(e) => {
+                state.error = Some(e.to_string());
+                None
+            }
+        };
+        let mut record = previous.unwrap_or(RunRecord {
+            covered_until: now,
+            last_run: None,
+        });
+        if let Some(m) = missed_runs(when, record.covered_until, now) {
+            tracing::warn!(
+                task = %task,
+                missed = m.count,
+                first = %rfc3339(m.first),
+                last = %rfc3339(m.last),
+                "batch query: {}{} scheduled run(s) fell due while weir was down and were not run",
+                m.count,
+                if m.more { "+" } else { "" },
+            );
+            state.missed = Some(m);
+        }
+        record.covered_until = record.covered_until.max(now);
+        if let Err(e) = store.put(Table::BatchRuns, task, &record) {
+            state.error = Some(e.to_string());
+        }
+        state.record = Some(record);
+        RunLog {
+            store,
+            task: task.to_string(),
+            state: Mutex::new(state),
+        }
+    }
+
+    fn missed(&self) -> Option<Missed> {
+        self.state.lock().missed
+    }
+
+    fn catching_up(&self, at: i64) {
+        tracing::info!(task = %self.task, at = %rfc3339(at), "batch query: one catch-up run for the most recent missed time");
+        self.state.lock().catch_up = Some(at);
+    }
+
+    /// Records that the run scheduled at `at` ended.
+    fn finished(&self, at: i64) -> Result<(), String> {
+        let record = {
+            let mut st = self.state.lock();
+            let r = st.record.get_or_insert(RunRecord {
+                covered_until: at,
+                last_run: None,
+            });
+            r.covered_until = r.covered_until.max(at);
+            r.last_run = Some(r.last_run.map_or(at, |l| l.max(at)));
+            *r
+        };
+        let result = self
+            .store
+            .put(Table::BatchRuns, &self.task, &record)
+            .map_err(|e| e.to_string());
+        self.state.lock().error = result.as_ref().err().cloned();
+        result
+    }
+
+    /// For the task's stats (`stats.batch_query`).
+    fn to_json(&self) -> Value {
+        let st = self.state.lock();
+        serde_json::json!({
+            "last_run": st.record.and_then(|r| r.last_run).map(rfc3339),
+            "missed_runs": st.missed.map_or(0, |m| m.count),
+            "missed_runs_more": st.missed.is_some_and(|m| m.more),
+            "missed_first": st.missed.map(|m| rfc3339(m.first)),
+            "missed_last": st.missed.map(|m| rfc3339(m.last)),
+            "missed_found_at": st.missed.map(|_| rfc3339(st.found_at)),
+            "catch_up_run": st.catch_up.map(rfc3339),
+            "store_error": st.error,
+        })
     }
 }
 
@@ -585,10 +889,111 @@ async fn run_once(
     if lines == 0 {
         return Ok(());
     }
-    let resp = with_auth(client.post(&plan.write_url).body(out), plan)
+    post_lines(plan, client, out.into_bytes()).await?;
+    stats.points_out.fetch_add(lines, Relaxed);
+    Ok(())
+}
+
+/// One `FROM ARCHIVE` run scheduled at `at`: read the range from the archive, evaluate,
+/// write.
+async fn run_archive(
+    plan: &BatchPlan,
+    src: &ArchiveSource,
+    at: i64,
+    client: &reqwest::Client,
+    stats: &TaskStats,
+) -> Result<(), String> {
+    let (lo, hi) = src.range.resolve(at);
+    let batches = if lo <= hi {
+        read_archive(src, lo, hi).await?
+    } else {
+        Vec::new()
+    };
+    let out = weir_sql::cq::run_batch(&src.plan, (lo, hi), &batches);
+    stats.points_in.fetch_add(out.points, Relaxed);
+    let lines = out.output.lines as u64;
+    if lines == 0 {
+        return Ok(());
+    }
+    post_lines(plan, client, out.output.body).await?;
+    stats.points_out.fetch_add(lines, Relaxed);
+    Ok(())
+}
+
+/// The rows of the measurements `src` reads with a time in `[lo, hi]`, in time order per
+/// measurement, as the stream operators read them. The `time` filter reaches the archive's
+/// scan, which opens only the partitions that overlap it.
+async fn read_archive(
+    src: &ArchiveSource,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(String, datafusion::arrow::record_batch::RecordBatch)>, String> {
+    let failed = |e: &dyn std::fmt::Display| format!("cannot read the archive: {e}");
+    let ctx = src.archive.context().await.map_err(|e| failed(&e))?;
+    let plan = &src.plan;
+    let mut out = Vec::new();
+    // Nothing archived yet for the database: nothing to read.
+    let Some(catalog) = ctx.catalog(&plan.db) else {
+        return Ok(out);
+    };
+    let ts = |t: i64| {
+        lit(ScalarValue::TimestampNanosecond(
+            Some(t),
+            Some("UTC".into()),
+        ))
+    };
+    let mut rps = catalog.schema_names();
+    rps.sort();
+    for rp in rps {
+        if plan.rp.as_ref().is_some_and(|r| *r != rp) {
+            continue;
+        }
+        let Some(schema) = catalog.schema(&rp) else {
+            continue;
+        };
+        let mut tables = schema.table_names();
+        tables.sort();
+        for m in tables {
+            if !plan.sources.matches(&m) {
+                continue;
+            }
+            let time = || col(weir_engine::schema::TIME_COLUMN);
+            let df = ctx
+                .table(TableReference::full(
+                    plan.db.as_str(),
+                    rp.as_str(),
+                    m.as_str(),
+                ))
+                .await
+                .and_then(|df| df.filter(time().gt_eq(ts(lo)).and(time().lt_eq(ts(hi)))))
+                .and_then(|df| df.sort(vec![time().sort(true, false)]))
+                .map_err(|e| failed(&e))?;
+            for b in df.collect().await.map_err(|e| failed(&e))? {
+                if b.num_rows() > 0 {
+                    out.push((m.clone(), weir_sql::cq::to_engine_shape(&b)?));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// POSTs line protocol to the `INTO` database.
+async fn post_lines(
+    plan: &BatchPlan,
+    client: &reqwest::Client,
+    body: Vec<u8>,
+) -> Result<(), String> {
+    let resp = with_auth(client.post(&plan.write_url).body(body), plan)
         .send()
         .await
-        .map_err(unreachable)?;
+        .map_err(|e| {
+            format!(
+                "cannot reach InfluxDB at {}: {}",
+                plan.influxdb_url,
+                error_chain(&e.without_url())
+            )
+        })?;
     let status = resp.status();
     if !status.is_success() {
         let text = resp.text().await.unwrap_or_default();
@@ -598,7 +1003,6 @@ async fn run_once(
             text.trim()
         ));
     }
-    stats.points_out.fetch_add(lines, Relaxed);
     Ok(())
 }
 
@@ -769,11 +1173,16 @@ struct RunningBatch {
     plan: String,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    runs: Arc<RunLog>,
 }
 
 impl Running for RunningBatch {
     fn plan(&self) -> String {
         self.plan.clone()
+    }
+
+    fn extra_stats(&self) -> Value {
+        self.runs.to_json()
     }
 
     fn stop(&self) {
@@ -809,6 +1218,7 @@ mod tests {
                 influxdb_url: url.into(),
                 username: String::new(),
                 password: String::new(),
+                archive: None,
             },
         )
     }
@@ -962,6 +1372,165 @@ mod tests {
             {"name":"m","columns":["fieldKey","fieldType"],"values":[["a","float"],["b","integer"]]}
         ]}]});
         assert_eq!(float_fields(&body), HashSet::from(["a".to_string()]));
+    }
+
+    #[test]
+    fn plans_from_archive_queries() {
+        let text = "CREATE BATCH QUERY b ON telegraf EVERY 1s BEGIN SELECT mean(usage_idle) INTO telegraf.autogen.o FROM ARCHIVE cpu WHERE time > now() - 1h GROUP BY time(1m), host END";
+        // Without an archive it is refused with a reason, never half-started.
+        let err = plan_of(text, "http://x").unwrap_err();
+        assert!(
+            err.contains("the archive ([archive] url) could not be opened"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Arc::new(ArchiveQuery::new(
+            weir_archive::ArchiveRoot::open(
+                &dir.path().display().to_string(),
+                &weir_archive::StoreConfig::default(),
+            )
+            .unwrap(),
+        ));
+        let with_archive = |text: &str, url: &str| {
+            let stmts = weir_sql::parse_statements(text).unwrap();
+            let def = TaskDef {
+                name: "b".into(),
+                kind: super::super::model::TaskKind::BatchQuery,
+                database: "telegraf".into(),
+                statement: text.into(),
+                status: super::super::model::Status::Enabled,
+                created: String::new(),
+                modified: String::new(),
+            };
+            plan(
+                &def,
+                &stmts[0],
+                &BatchRunner {
+                    influxdb_url: url.into(),
+                    username: String::new(),
+                    password: String::new(),
+                    archive: Some(Arc::clone(&archive)),
+                },
+            )
+        };
+        let p = with_archive(text, "http://influx:8086").unwrap();
+        assert!(p.archive.is_some());
+        assert_eq!(
+            p.write_url,
+            "http://influx:8086/write?db=telegraf&precision=ns&rp=autogen"
+        );
+        let d = p.describe();
+        assert!(d.contains("time > now() - 1h AND time <= now()"), "{d}");
+        assert!(d.contains("BatchQuery b: ARCHIVE telegraf.*.cpu"), "{d}");
+        assert_eq!(
+            with_archive(text, "").unwrap_err(),
+            "batch query b writes INTO InfluxDB; configure [influxdb] url"
+        );
+        let no_into = "CREATE BATCH QUERY b ON telegraf EVERY 1s BEGIN SELECT mean(usage_idle) FROM ARCHIVE cpu WHERE time > now() - 1h GROUP BY time(1m) END";
+        if let Ok(stmts) = weir_sql::parse_statements(no_into) {
+            let _ = stmts;
+            assert_eq!(
+                with_archive(no_into, "http://x").unwrap_err(),
+                "batch query b needs an INTO clause"
+            );
+        }
+        let err = with_archive(
+            "CREATE BATCH QUERY b ON telegraf EVERY 1s BEGIN SELECT mean(usage_idle) INTO o FROM ARCHIVE cpu GROUP BY time(1m) END",
+            "http://x",
+        )
+        .unwrap_err();
+        assert!(err.contains("needs a lower bound on time"), "{err}");
+    }
+
+    #[test]
+    fn missed_runs_are_counted() {
+        let every = When::Every {
+            every: 10,
+            offset: 3,
+        };
+        assert_eq!(missed_runs(&every, 13, 22), None);
+        assert_eq!(
+            missed_runs(&every, 13, 23),
+            Some(Missed {
+                count: 1,
+                more: false,
+                first: 23,
+                last: 23
+            })
+        );
+        assert_eq!(
+            missed_runs(&every, 12, 57),
+            Some(Missed {
+                count: 5,
+                more: false,
+                first: 13,
+                last: 53
+            })
+        );
+        let cron = When::Cron {
+            text: "*/5 * * * *".into(),
+            cron: Cron::parse("*/5 * * * *").unwrap(),
+        };
+        assert_eq!(
+            missed_runs(
+                &cron,
+                at("2026-11-25T20:31:10Z"),
+                at("2026-11-25T21:00:00Z")
+            ),
+            Some(Missed {
+                count: 6,
+                more: false,
+                first: at("2026-11-25T20:35:00Z"),
+                last: at("2026-11-25T21:00:00Z")
+            })
+        );
+        assert_eq!(
+            missed_runs(
+                &cron,
+                at("2026-11-25T20:31:10Z"),
+                at("2026-11-25T20:34:59Z")
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn runs_missed_while_down_are_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store.redb")).unwrap());
+        let s = 1_000_000_000;
+        let every = When::Every {
+            every: s,
+            offset: 0,
+        };
+        // First start: nothing missed, the record covers the start time.
+        let log = RunLog::open(Arc::clone(&store), "b", &every, 100 * s + 5);
+        assert_eq!(log.missed(), None);
+        log.finished(101 * s).unwrap();
+        log.finished(102 * s).unwrap();
+        assert_eq!(log.to_json()["last_run"], "1970-01-01T00:01:42Z");
+        assert_eq!(log.to_json()["missed_runs"], 0);
+        drop(log);
+        // Down from 102 s to 110.5 s: runs at 103..=110 were due.
+        let log = RunLog::open(Arc::clone(&store), "b", &every, 110 * s + s / 2);
+        assert_eq!(
+            log.missed(),
+            Some(Missed {
+                count: 8,
+                more: false,
+                first: 103 * s,
+                last: 110 * s
+            })
+        );
+        let j = log.to_json();
+        assert_eq!(j["missed_runs"], 8);
+        assert_eq!(j["missed_first"], "1970-01-01T00:01:43Z");
+        assert_eq!(j["missed_last"], "1970-01-01T00:01:50Z");
+        assert_eq!(j["last_run"], "1970-01-01T00:01:42Z");
+        drop(log);
+        // Restarted again right away: those are not reported a second time.
+        let log = RunLog::open(Arc::clone(&store), "b", &every, 110 * s + s * 3 / 4);
+        assert_eq!(log.missed(), None);
     }
 
     #[test]

@@ -431,6 +431,7 @@ impl TaskManager {
             Change::Delete(Table::Tasks, name),
             Change::Delete(Table::Checkpoints, name),
             Change::Delete(Table::CheckpointData, name),
+            Change::Delete(Table::BatchRuns, name),
         ])?;
         if let Some(def) = existing {
             if let Some(runner) = self.runners.get(def.kind.as_str()) {
@@ -460,6 +461,9 @@ impl TaskManager {
                 if let Some(active) = self.active.lock().remove(name) {
                     active.running.stop();
                 }
+                // Runs due while a batch query is disabled are not missed: it starts afresh
+                // when enabled again.
+                self.store.delete(Table::BatchRuns, name)?;
             }
             Status::Enabled => {
                 let stmts = weir_sql::parse_statements(&def.statement).map_err(ExecError::Parse)?;

@@ -9,7 +9,10 @@
 //!   or a per-point one (no `GROUP BY time`: map/filter and per-series transformations).
 //! - [`CqState`] keeps the task clock, the open windows and the per-series state, and turns
 //!   closed windows (or points) into line protocol.
+//! - [`plan_batch`] and [`run_batch`] run the same operators once over a time range, for
+//!   `CREATE BATCH QUERY ... FROM ARCHIVE`.
 
+mod batch;
 mod cond;
 mod encode;
 mod expr;
@@ -27,6 +30,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use weir_engine::clock::SharedClock;
 use weir_engine::window::TaskClock;
 
+pub use batch::{
+    plan_batch, run_batch, to_engine_shape, BatchError, BatchOutput, BatchQueryPlan, Bound,
+    TimeRange,
+};
 pub use plan::{plan, CqPlan};
 pub use snapshot::CheckpointError;
 

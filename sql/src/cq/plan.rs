@@ -155,33 +155,25 @@ impl CqPlan {
         matches!(self.kind, Kind::Windowed(_))
     }
 
+    /// The plan of a `FROM ARCHIVE` batch query as text, for the task API.
+    pub fn describe_batch(&self, range: &str) -> String {
+        let head = self.head("BatchQuery", "ARCHIVE ");
+        match &self.kind {
+            Kind::Windowed(w) => format!(
+                "{head}\n  time: {range} (now() = the run's scheduled time)\n  tumbling windows of {} (offset {}), each evaluated once per run with all its points\n  fill: {} (every window of the range, for each group with points in it)",
+                fmt_ns(w.interval),
+                fmt_ns(w.offset),
+                fill_name(w.fill),
+            ),
+            Kind::PerPoint(_) => format!(
+                "{head}\n  time: {range} (now() = the run's scheduled time)\n  per point, in time order; transformations start afresh at each run"
+            ),
+        }
+    }
+
     /// The plan as text, for the task API.
     pub fn describe(&self, lateness: i64) -> String {
-        let group = match &self.group {
-            GroupTags::All => "*".to_string(),
-            GroupTags::Keys(k) if k.is_empty() => "(none)".to_string(),
-            GroupTags::Keys(k) => k.join(", "),
-        };
-        let sources = match &self.sources {
-            SourceFilter::Names(n) => n.join(", "),
-            SourceFilter::Regex(re) => format!("/{}/", re.as_str()),
-        };
-        let target = self.target_measurement.as_deref().unwrap_or(":MEASUREMENT");
-        let cond = self
-            .cond
-            .as_ref()
-            .map_or_else(|| "(all points)".to_string(), |c| format!("{c:?}"));
-        let head = format!(
-            "ContinuousQuery {}: {}.{}.{} -> {}.{}.{}\n  select: {}\n  group by tags: {group}\n  where: {cond}",
-            self.name,
-            self.db,
-            self.rp.as_deref().unwrap_or("*"),
-            sources,
-            self.target_db,
-            self.target_rp.as_deref().unwrap_or(""),
-            target,
-            self.text,
-        );
+        let head = self.head("ContinuousQuery", "");
         match &self.kind {
             Kind::Windowed(w) => {
                 let closing = match w.resample {
@@ -209,6 +201,34 @@ impl CqPlan {
                 "{head}\n  per point: each point is evaluated as it arrives; transformations keep state per series"
             ),
         }
+    }
+
+    fn head(&self, label: &str, from: &str) -> String {
+        let group = match &self.group {
+            GroupTags::All => "*".to_string(),
+            GroupTags::Keys(k) if k.is_empty() => "(none)".to_string(),
+            GroupTags::Keys(k) => k.join(", "),
+        };
+        let sources = match &self.sources {
+            SourceFilter::Names(n) => n.join(", "),
+            SourceFilter::Regex(re) => format!("/{}/", re.as_str()),
+        };
+        let target = self.target_measurement.as_deref().unwrap_or(":MEASUREMENT");
+        let cond = self
+            .cond
+            .as_ref()
+            .map_or_else(|| "(all points)".to_string(), |c| format!("{c:?}"));
+        format!(
+            "{label} {}: {from}{}.{}.{} -> {}.{}.{}\n  select: {}\n  group by tags: {group}\n  where: {cond}",
+            self.name,
+            self.db,
+            self.rp.as_deref().unwrap_or("*"),
+            sources,
+            self.target_db,
+            self.target_rp.as_deref().unwrap_or(""),
+            target,
+            self.text,
+        )
     }
 }
 

@@ -121,6 +121,10 @@ pub(crate) struct Windowed {
     groups: BTreeMap<Arc<SeriesKey>, Group>,
     /// The type each single-field aggregate produced last (for typing fill values).
     agg_types: Vec<Option<Value>>,
+    /// A batch run (`FROM ARCHIVE`): the first and last window start of its time range.
+    /// `fill()` then covers exactly these windows for every group, as InfluxDB's `SELECT`.
+    #[serde(skip)]
+    batch_range: Option<(i64, i64)>,
 }
 
 impl Windowed {
@@ -141,6 +145,25 @@ impl Windowed {
             next_emit: i64::MIN,
             groups: BTreeMap::new(),
             agg_types: vec![None; w.aggs.len()],
+            batch_range: None,
+        }
+    }
+
+    /// Makes this a batch run over the windows starting from `first` to `last` (inclusive).
+    pub(crate) fn set_batch_range(&mut self, first: i64, last: i64) {
+        self.batch_range = Some((first, last));
+    }
+
+    /// Whether empty windows get rows: with a fill value, and in a batch run with
+    /// `fill(null)` when there is a `count()` (InfluxDB fills `count()` with 0 then).
+    fn fills_windows(&self, w: &WindowedPlan) -> bool {
+        if w.multi_row {
+            return false;
+        }
+        match w.fill {
+            Fill::None => false,
+            Fill::Null => self.batch_range.is_some() && w.aggs.iter().any(is_count),
+            _ => true,
         }
     }
 
@@ -306,7 +329,7 @@ impl Windowed {
             self.interval,
             self.offset,
         );
-        let fills = !matches!(w.fill, Fill::None | Fill::Null) && !w.multi_row;
+        let fills = self.fills_windows(w);
         let mut due: Vec<i64> = if boundary > self.next_emit {
             self.windows
                 .range(self.next_emit..boundary)
@@ -318,12 +341,16 @@ impl Windowed {
         if fills && !self.groups.is_empty() {
             // Every window from the earliest group's first one to the last one a group is
             // still known in (seen within series_ttl), data or not.
-            let first = self.groups.values().map(|g| g.first_window).min();
-            let last = self
-                .groups
-                .values()
-                .map(|g| g.last_seen.saturating_add(self.ttl))
-                .max();
+            let (first, last) = match self.batch_range {
+                Some((first, last)) => (Some(first), Some(last)),
+                None => (
+                    self.groups.values().map(|g| g.first_window).min(),
+                    self.groups
+                        .values()
+                        .map(|g| g.last_seen.saturating_add(self.ttl))
+                        .max(),
+                ),
+            };
             if let (Some(first), Some(last)) = (first, last) {
                 let mut s = self.next_emit.max(first);
                 let end = boundary.min(last.saturating_add(1));
@@ -407,7 +434,7 @@ impl Windowed {
         out: &mut Output,
     ) {
         let lines_before = out.lines;
-        let fills = !matches!(w.fill, Fill::None | Fill::Null) && !w.multi_row;
+        let fills = self.fills_windows(w);
         let empty = BTreeMap::new();
         // integral(): the first point of each group's next window, if it has arrived.
         let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
@@ -452,7 +479,12 @@ impl Windowed {
                 .iter()
                 .filter(|(k, g)| {
                     data.contains_key(*k)
-                        || (g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl))
+                        || match self.batch_range {
+                            Some((first, last)) => first <= s && s <= last,
+                            None => {
+                                g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl)
+                            }
+                        }
                 })
                 .map(|(k, _)| Arc::clone(k))
                 .collect()
@@ -541,6 +573,25 @@ impl Windowed {
                 }
             }
             match w.fill {
+                Fill::Null if self.batch_range.is_some() => {
+                    // InfluxDB's SELECT fills count() with 0 when the fill is null.
+                    for (i, v) in vals.iter_mut().enumerate() {
+                        if !is_count(&w.aggs[i]) {
+                            continue;
+                        }
+                        match v {
+                            AggVal::One(slot @ None) => *slot = Some(Value::Int(0)),
+                            AggVal::PerField(map) => {
+                                for (j, f) in group.last_wild.keys() {
+                                    if *j == i && !map.contains_key(f) {
+                                        map.insert(f.clone(), Value::Int(0));
+                                    }
+                                }
+                            }
+                            AggVal::One(Some(_)) => {}
+                        }
+                    }
+                }
                 Fill::Null | Fill::None => {}
                 Fill::Integer(_) | Fill::Float(_) => {
                     for (i, v) in vals.iter_mut().enumerate() {
@@ -756,6 +807,10 @@ fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<V
             Some(Value::Float(m * x + a))
         }
     }
+}
+
+fn is_count(a: &super::plan::AggCall) -> bool {
+    a.spec.name() == "count"
 }
 
 /// The fill number typed like the column: integer columns get integers, the rest floats.

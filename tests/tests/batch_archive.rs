@@ -1,0 +1,277 @@
+//! `FROM ARCHIVE` batch queries against the real binary and a real InfluxDB: points go into
+//! weir's Parquet archive, a batch query evaluates its SELECT over the archive every second and
+//! writes the rows INTO `influxd`; they must equal influxd's own answer to the same SELECT over
+//! the same points written to it directly. Then weir is stopped while runs fall due, and the
+//! restarted task reports them.
+//!
+//! Needs `influxd` (Debian package `influxdb`, 1.6.x); fails, not skips, without it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+use weir_tests::{post_lines as post, wait_until, Influxd, Rng, Weir};
+
+const S: i64 = 1_000_000_000;
+
+fn sql(weir: &Weir, stmt: &str) -> (u16, String) {
+    let r = Client::new()
+        .post(weir.url("/api/v1/sql"))
+        .body(stmt.to_string())
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn sql_ok(weir: &Weir, stmt: &str) {
+    let (status, body) = sql(weir, stmt);
+    assert_eq!(status, 200, "{stmt}: {body}");
+}
+
+fn task(weir: &Weir, name: &str) -> Value {
+    Client::new()
+        .get(weir.url(&format!("/api/v1/tasks/{name}")))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+fn now_ns() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_nanos()).unwrap()
+}
+
+fn parse_rfc3339(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .timestamp_nanos_opt()
+        .unwrap()
+}
+
+/// `(tags, time) -> values by column name` from a /query answer; rows whose values are all
+/// null are left out (InfluxDB's INTO writes nothing for them).
+type Rows = BTreeMap<(String, i64), BTreeMap<String, f64>>;
+
+fn rows(body: &Value) -> Rows {
+    let mut out = Rows::new();
+    let Some(series) = body["results"][0]["series"].as_array() else {
+        return out;
+    };
+    for s in series {
+        let tags = s["tags"].to_string();
+        let cols: Vec<&str> = s["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for v in s["values"].as_array().unwrap() {
+            let v = v.as_array().unwrap();
+            let t = v[0].as_i64().unwrap();
+            let mut fields = BTreeMap::new();
+            for (c, x) in cols.iter().zip(v).skip(1) {
+                if let Some(f) = x.as_f64() {
+                    fields.insert((*c).to_string(), f);
+                }
+            }
+            if !fields.is_empty() {
+                out.insert((tags.clone(), t), fields);
+            }
+        }
+    }
+    out
+}
+
+fn same(got: &Rows, want: &Rows) -> Result<(), String> {
+    if got.keys().collect::<Vec<_>>() != want.keys().collect::<Vec<_>>() {
+        return Err(format!("different rows: got {got:?}, want {want:?}"));
+    }
+    for (k, w) in want {
+        let g = &got[k];
+        if g.keys().collect::<Vec<_>>() != w.keys().collect::<Vec<_>>() {
+            return Err(format!("{k:?}: different fields: got {g:?}, want {w:?}"));
+        }
+        for (name, wv) in w {
+            let gv = g[name];
+            let tol = 1e-9 * wv.abs().max(gv.abs()).max(1e-300);
+            if (gv - wv).abs() > tol {
+                return Err(format!("{k:?} {name}: weir {gv} != influxdb {wv}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Waits until what weir wrote INTO `measurement` equals influxd's answer to `oracle`.
+///
+/// Each run writes the windows of its own range (`fill`, and `count()` filled with 0, reach
+/// its ends), so what several runs wrote is compared over the windows of influxd's range.
+fn assert_converges(influxd: &Influxd, oracle: &str, measurement: &str, min_rows: usize) {
+    let readback = format!("SELECT * FROM {measurement} GROUP BY host");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let want = rows(&influxd.query("telegraf", oracle));
+        assert!(
+            want.len() >= min_rows,
+            "too few reference rows ({}): {want:?}",
+            want.len()
+        );
+        let lo = want.keys().map(|k| k.1).min().unwrap();
+        let hi = want.keys().map(|k| k.1).max().unwrap();
+        let got: Rows = rows(&influxd.query("telegraf", &readback))
+            .into_iter()
+            .filter(|(k, _)| (lo..=hi).contains(&k.1))
+            .collect();
+        match same(&got, &want) {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{measurement}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `cpu` points, 3 hosts: one hour of 2023 (fixed) and the last half hour (recent), floats
+/// with many decimals and an integer field.
+fn points() -> (String, usize) {
+    let mut rng = Rng(7);
+    let base = parse_rfc3339("2023-01-01T00:00:00Z");
+    let recent = now_ns() - 30 * 60 * S;
+    let mut lines = Vec::new();
+    for host in ["web-1", "web-2", "db-1"] {
+        for start in [base, recent] {
+            let mut t = start + i64::try_from(rng.below(30)).unwrap() * S;
+            // Gaps of up to 3 minutes leave some 1m windows empty.
+            while t < start + 29 * 60 * S {
+                let idle = 20.0 + rng.below(80_000) as f64 / 1000.0 + 1.0 / 3.0;
+                let n = rng.below(1000);
+                lines.push(format!(
+                    "cpu,host={host},cpu=cpu-total usage_idle={idle:?},n={n}i {t}"
+                ));
+                t += i64::try_from(1 + rng.below(180)).unwrap() * S;
+            }
+        }
+    }
+    let n = lines.len();
+    (lines.join("\n"), n)
+}
+
+fn archived(weir: &Weir) -> i64 {
+    let r = Client::new()
+        .post(weir.url("/api/v1/query"))
+        .body("SELECT count(*) AS n FROM telegraf.autogen.cpu")
+        .send()
+        .unwrap();
+    if r.status().as_u16() != 200 {
+        // No file yet: the table appears with the first one.
+        return 0;
+    }
+    let body: Value = r.json().unwrap();
+    body["rows"][0][0].as_i64().unwrap_or(0)
+}
+
+const RECENT: &str = "SELECT mean(usage_idle) AS mean, max(usage_idle) AS max, count(usage_idle) AS count FROM cpu WHERE time > now() - 1h GROUP BY time(1m), host";
+
+const FIXED: &str = "SELECT mean(usage_idle) AS mean, max(n) AS max_n, sum(n) AS sum_n, count(n) AS count FROM cpu WHERE time >= '2023-01-01T00:00:00Z' AND time < '2023-01-01T01:00:00Z' GROUP BY time(5m), host fill(0)";
+
+/// The SELECT of a batch query: `oracle` with `INTO` and `FROM ARCHIVE`.
+fn batch(name: &str, into: &str, oracle: &str) -> String {
+    let select = oracle.replacen(
+        " FROM cpu ",
+        &format!(" INTO telegraf.autogen.{into} FROM ARCHIVE cpu "),
+        1,
+    );
+    format!("CREATE BATCH QUERY {name} ON telegraf EVERY 1s BEGIN {select} END")
+}
+
+#[test]
+fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let influx_dir = dir.path().join("influxd");
+    let influxd = Influxd::start(&influx_dir);
+    influxd.query("", "CREATE DATABASE telegraf");
+    let (body, n) = points();
+    post(influxd.url("/write?db=telegraf&precision=ns"), body.clone());
+
+    let influx_url = influxd.url("");
+    let mut weir = Weir::start(
+        &dir.path().join("weir"),
+        &[
+            ("WEIR_INFLUXDB_URL", &influx_url),
+            ("WEIR_ENGINE_BATCH_LINGER", "20ms"),
+        ],
+    );
+    sql_ok(
+        &weir,
+        "CREATE ARCHIVE cpu_raw ON telegraf FROM cpu PARTITION BY hour ROLL EVERY 1s",
+    );
+    post(weir.url("/write?db=telegraf&precision=ns"), body);
+    wait_until(Duration::from_secs(60), "the points in Parquet", || {
+        archived(&weir) == i64::try_from(n).unwrap()
+    });
+
+    // What cannot run is refused when created, with the reason.
+    let (status, text) = sql(
+        &weir,
+        "CREATE BATCH QUERY bad ON telegraf EVERY 1s BEGIN SELECT mean(usage_idle) INTO o FROM ARCHIVE cpu WHERE time > now() - 1h OR host = 'a' GROUP BY time(1m) END",
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("time inside OR"), "{text}");
+
+    sql_ok(&weir, &batch("cpu_recent", "cpu_recent", RECENT));
+    sql_ok(&weir, &batch("cpu_fixed", "cpu_fixed", FIXED));
+    assert_converges(&influxd, RECENT, "cpu_recent", 20);
+    // fill(0): every 5m window of the hour for every host, as InfluxDB fills them.
+    assert_converges(&influxd, FIXED, "cpu_fixed", 36);
+
+    let t = task(&weir, "cpu_recent");
+    assert_eq!(t["stats"]["errors"], 0, "{t}");
+    assert!(t["stats"]["points_in"].as_u64().unwrap() > 0, "{t}");
+    assert!(t["stats"]["points_out"].as_u64().unwrap() > 0, "{t}");
+    assert!(t["plan"].as_str().unwrap().contains("FROM ARCHIVE"), "{t}");
+    assert_eq!(t["stats"]["batch_query"]["missed_runs"], 0, "{t}");
+    let last_run = parse_rfc3339(t["stats"]["batch_query"]["last_run"].as_str().unwrap());
+
+    // Down for a few seconds: the runs due meanwhile are reported at the next start.
+    assert!(weir.terminate().success());
+    let stopped = now_ns();
+    std::thread::sleep(Duration::from_secs(4));
+    let restarting = now_ns();
+    weir.restart();
+    let t = task(&weir, "cpu_recent");
+    let b = &t["stats"]["batch_query"];
+    let missed = b["missed_runs"].as_u64().unwrap();
+    assert!((3..=6).contains(&missed), "{t}");
+    let first = parse_rfc3339(b["missed_first"].as_str().unwrap());
+    let last = parse_rfc3339(b["missed_last"].as_str().unwrap());
+    assert!(first > last_run && first <= stopped + 2 * S, "{t}");
+    assert!(last >= restarting - S && last <= now_ns(), "{t}");
+    assert_eq!(last - first, i64::try_from(missed - 1).unwrap() * S, "{t}");
+    // One catch-up run for the most recent missed time, then the schedule goes on.
+    assert_eq!(b["catch_up_run"], b["missed_last"], "{t}");
+    assert!(
+        weir.log_text().contains("fell due while weir was down"),
+        "{}",
+        weir.log_text()
+    );
+    wait_until(Duration::from_secs(20), "runs after the restart", || {
+        let t = task(&weir, "cpu_recent");
+        t["stats"]["batch_query"]["last_run"]
+            .as_str()
+            .is_some_and(|r| parse_rfc3339(r) > last)
+    });
+    let t = task(&weir, "cpu_recent");
+    assert_eq!(t["stats"]["errors"], 0, "{t}");
+    assert_converges(&influxd, RECENT, "cpu_recent", 20);
+
+    // A disabled query has missed nothing when enabled again.
+    sql_ok(&weir, "DISABLE TASK cpu_fixed");
+    std::thread::sleep(Duration::from_secs(2));
+    sql_ok(&weir, "ENABLE TASK cpu_fixed");
+    let t = task(&weir, "cpu_fixed");
+    assert_eq!(t["stats"]["batch_query"]["missed_runs"], 0, "{t}");
+}
