@@ -387,3 +387,63 @@ impl Moto {
         m
     }
 }
+
+/// `(tags as JSON, time) -> value by column name` of an InfluxDB `/query` answer (first
+/// statement, numeric columns); rows whose values are all null are left out, as InfluxDB's
+/// `INTO` writes nothing for them.
+pub type InfluxRows =
+    std::collections::BTreeMap<(String, i64), std::collections::BTreeMap<String, f64>>;
+
+/// Reads an InfluxDB `/query` answer (`epoch=ns`) into [`InfluxRows`].
+pub fn influx_rows(body: &Value) -> InfluxRows {
+    let mut out = InfluxRows::new();
+    let Some(series) = body["results"][0]["series"].as_array() else {
+        return out;
+    };
+    for s in series {
+        let tags = s["tags"].to_string();
+        let cols: Vec<&str> = s["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .collect();
+        for v in s["values"].as_array().into_iter().flatten() {
+            let Some(v) = v.as_array() else { continue };
+            let Some(t) = v.first().and_then(Value::as_i64) else {
+                continue;
+            };
+            let fields: std::collections::BTreeMap<String, f64> = cols
+                .iter()
+                .zip(v)
+                .skip(1)
+                .filter_map(|(c, x)| x.as_f64().map(|f| ((*c).to_string(), f)))
+                .collect();
+            if !fields.is_empty() {
+                out.insert((tags.clone(), t), fields);
+            }
+        }
+    }
+    out
+}
+
+impl Weir {
+    /// `weir exec FILE` against this daemon, with `sql` written to a file in its directory;
+    /// panics with the client's output when it fails.
+    pub fn exec_file(&self, sql: &str) {
+        let file = self.dir.join("exec.sql");
+        std::fs::write(&file, sql).expect("write the SQL file");
+        let out = Command::new(weir_binary())
+            .arg("exec")
+            .arg(&file)
+            .args(["--url", &self.url("")])
+            .output()
+            .expect("run weir exec");
+        assert!(
+            out.status.success(),
+            "weir exec failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

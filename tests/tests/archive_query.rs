@@ -8,11 +8,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use reqwest::blocking::Client;
 use serde_json::Value;
-use weir_tests::{post_lines, weir_binary, Moto, Weir};
+use weir_tests::{post_lines, Moto, Weir};
 
 const S: i64 = 1_000_000_000;
 /// 2023-01-01T00:00:00Z, a minute boundary.
@@ -91,18 +90,7 @@ fn spec_archives_raw_points_and_query_results_exactly_once_across_restarts() {
            AS SELECT mean(usage_idle) AS usage_idle FROM cpu GROUP BY time(1m), host;\n",
         raw_root.display()
     );
-    let file = tmp.path().join("archives.sql");
-    std::fs::write(&file, sql).unwrap();
-    let out = Command::new(weir_binary())
-        .args(["exec", file.to_str().unwrap(), "--url", &weir.url("")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    weir.exec_file(&sql);
     let write = |weir: &Weir, body: String| {
         post_lines(weir.url("/write?db=telegraf&precision=ns"), body);
     };

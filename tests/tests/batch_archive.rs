@@ -7,7 +7,6 @@
 //! Needs `influxd` (Debian package `influxdb`, 1.6.x); fails, not skips, without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -53,38 +52,10 @@ fn parse_rfc3339(s: &str) -> i64 {
         .unwrap()
 }
 
-/// `(tags, time) -> values by column name` from a /query answer; rows whose values are all
-/// null are left out (InfluxDB's INTO writes nothing for them).
-type Rows = BTreeMap<(String, i64), BTreeMap<String, f64>>;
+type Rows = weir_tests::InfluxRows;
 
 fn rows(body: &Value) -> Rows {
-    let mut out = Rows::new();
-    let Some(series) = body["results"][0]["series"].as_array() else {
-        return out;
-    };
-    for s in series {
-        let tags = s["tags"].to_string();
-        let cols: Vec<&str> = s["columns"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap())
-            .collect();
-        for v in s["values"].as_array().unwrap() {
-            let v = v.as_array().unwrap();
-            let t = v[0].as_i64().unwrap();
-            let mut fields = BTreeMap::new();
-            for (c, x) in cols.iter().zip(v).skip(1) {
-                if let Some(f) = x.as_f64() {
-                    fields.insert((*c).to_string(), f);
-                }
-            }
-            if !fields.is_empty() {
-                out.insert((tags.clone(), t), fields);
-            }
-        }
-    }
-    out
+    weir_tests::influx_rows(body)
 }
 
 fn same(got: &Rows, want: &Rows) -> Result<(), String> {

@@ -11,12 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
 use serde_json::Value;
-use weir_tests::{free_port, post_lines, wait_until, weir_binary, Influxd, Weir};
+use weir_tests::{free_port, post_lines, wait_until, Influxd, Weir};
 
 const S: i64 = 1_000_000_000;
 /// 2023-01-01T00:00:00Z, a minute boundary.
@@ -98,22 +97,6 @@ fn write(weir: &Weir, body: String) {
     post_lines(weir.url("/write?db=telegraf&precision=ns"), body);
 }
 
-/// `weir exec FILE` against the running daemon.
-fn exec_file(weir: &Weir, sql: &str) {
-    let file = weir.dir.join("per_host.sql");
-    std::fs::write(&file, sql).unwrap();
-    let out = Command::new(weir_binary())
-        .args(["exec", file.to_str().unwrap(), "--url", &weir.url("")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "weir exec failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn window_state_survives_graceful_restart_and_kill9() {
     let tmp = tempfile::tempdir().unwrap();
@@ -130,7 +113,7 @@ fn window_state_survives_graceful_restart_and_kill9() {
         ("WEIR_WAL_SEGMENT_SIZE", "1024"),
     ];
     let mut weir = Weir::start(&tmp.path().join("weir"), &env);
-    exec_file(&weir, &format!("{CQ};\n"));
+    weir.exec_file(&format!("{CQ};\n"));
 
     // 1. Part of both windows, then SIGTERM: the final checkpoint keeps them.
     let a = points(0..20);
