@@ -18,6 +18,7 @@ pub mod router;
 pub mod schema;
 pub mod seq;
 pub mod store;
+pub mod time_text;
 pub mod wal;
 pub mod window;
 
