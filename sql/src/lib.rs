@@ -19,6 +19,7 @@
 //! The grammar, with weir's choices where InfluxQL is silent, is documented
 //! in [`grammar`].
 
+pub mod alert;
 pub mod ast;
 pub mod cq;
 pub mod duration;

@@ -14,6 +14,7 @@
 
 mod batch;
 mod cond;
+mod derived;
 mod encode;
 mod expr;
 mod per_point;
@@ -34,6 +35,8 @@ pub use batch::{
     plan_batch, run_batch, to_engine_shape, BatchError, BatchOutput, BatchQueryPlan, Bound,
     TimeRange,
 };
+pub use derived::plan_derived;
+pub(crate) use expr::binary;
 pub use plan::{plan, CqPlan};
 pub use snapshot::CheckpointError;
 
