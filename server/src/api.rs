@@ -1,4 +1,5 @@
-//! The management API: statements (`/api/v1/sql`) and tasks (`/api/v1/tasks`).
+//! The management API: statements (`/api/v1/sql`), tasks (`/api/v1/tasks`) and alert topics
+//! (`/api/v1/topics`).
 
 use std::sync::Arc;
 
@@ -21,7 +22,60 @@ pub fn routes(tasks: Arc<TaskManager>) -> Router {
             "/api/v1/tasks/{name}",
             get(get_task).patch(patch_task).delete(delete_task),
         )
+        .route("/api/v1/topics", get(list_topics))
+        .route(
+            "/api/v1/topics/{topic}",
+            get(topic_events).delete(delete_topic),
+        )
+        .route("/api/v1/topics/{topic}/events", get(topic_events))
+        .route("/api/v1/topics/{topic}/handlers", get(topic_handlers))
         .with_state(tasks)
+}
+
+async fn list_topics(State(tasks): State<Arc<TaskManager>>) -> Response {
+    match tokio::task::block_in_place(|| tasks.topics()) {
+        Ok(list) => Json(json!({ "topics": list })).into_response(),
+        Err(e) => error(500, json!({ "error": e.to_string() })),
+    }
+}
+
+fn no_topic(topic: &str) -> Response {
+    error(
+        404,
+        json!({ "error": format!("topic {topic:?} does not exist: no event was published to it and no handler is subscribed to it") }),
+    )
+}
+
+async fn topic_events(
+    State(tasks): State<Arc<TaskManager>>,
+    Path(topic): Path<String>,
+) -> Response {
+    match tokio::task::block_in_place(|| tasks.topic_events(&topic)) {
+        Ok(Some(events)) => Json(json!({ "topic": topic, "events": events })).into_response(),
+        Ok(None) => no_topic(&topic),
+        Err(e) => error(500, json!({ "error": e.to_string() })),
+    }
+}
+
+async fn topic_handlers(
+    State(tasks): State<Arc<TaskManager>>,
+    Path(topic): Path<String>,
+) -> Response {
+    match tokio::task::block_in_place(|| tasks.topic_handlers(&topic)) {
+        Ok(handlers) => Json(json!({ "topic": topic, "handlers": handlers })).into_response(),
+        Err(e) => error(500, json!({ "error": e.to_string() })),
+    }
+}
+
+async fn delete_topic(
+    State(tasks): State<Arc<TaskManager>>,
+    Path(topic): Path<String>,
+) -> Response {
+    match tokio::task::block_in_place(|| tasks.delete_topic(&topic)) {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => no_topic(&topic),
+        Err(e) => error(500, json!({ "error": e.to_string() })),
+    }
 }
 
 fn error(status: u16, body: Value) -> Response {

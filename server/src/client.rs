@@ -234,24 +234,21 @@ fn describe_result(r: &serde_json::Value) -> String {
     r.to_string()
 }
 
-/// `weir tasks`.
-pub fn tasks(url: &str, json: bool) -> ExitCode {
-    match call(reqwest::Method::GET, &api(url, "/api/v1/tasks"), None) {
+/// Prints the list of objects under `key` of the answer to `GET path` as a table of
+/// `columns` (or the whole answer as JSON).
+fn list(url: &str, json: bool, path: &str, key: &str, columns: &[&str]) -> ExitCode {
+    match call(reqwest::Method::GET, &api(url, path), None) {
         Ok((200, body)) => {
             if json {
                 println!("{body}");
                 return ExitCode::SUCCESS;
             }
-            let columns: Vec<String> =
-                ["name", "kind", "database", "status", "running", "modified"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
+            let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
             let rows: Vec<Vec<String>> = body
-                .get("tasks")
+                .get(key)
                 .and_then(|t| t.as_array())
-                .map(|tasks| {
-                    tasks
+                .map(|items| {
+                    items
                         .iter()
                         .map(|t| {
                             columns
@@ -271,6 +268,39 @@ pub fn tasks(url: &str, json: bool) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `weir tasks`.
+pub fn tasks(url: &str, json: bool) -> ExitCode {
+    list(
+        url,
+        json,
+        "/api/v1/tasks",
+        "tasks",
+        &["name", "kind", "database", "status", "running", "modified"],
+    )
+}
+
+/// `weir topics`.
+pub fn topics(url: &str, json: bool) -> ExitCode {
+    list(
+        url,
+        json,
+        "/api/v1/topics",
+        "topics",
+        &["topic", "level", "events", "handlers"],
+    )
+}
+
+/// `weir events TOPIC`: the latest event of every alert ID of the topic.
+pub fn events(url: &str, json: bool, topic: &str) -> ExitCode {
+    list(
+        url,
+        json,
+        &format!("/api/v1/topics/{}/events", crate::tasks::urlencode(topic)),
+        "events",
+        &["id", "level", "time", "duration", "message", "task"],
+    )
 }
 
 /// `weir show NAME`.

@@ -12,6 +12,7 @@ mod subscriptions;
 mod table;
 mod tap;
 mod tasks;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,10 @@ enum Command {
     Disable { name: String },
     /// Drop a task.
     Drop { name: String },
+    /// List alert topics: level, number of alert IDs, handlers.
+    Topics,
+    /// Show the latest event of every alert ID of a topic.
+    Events { topic: String },
     /// Write line protocol from a file or standard input to the daemon.
     Write(client::WriteArgs),
     /// Load generator: post generated line protocol to a running daemon and report points/s.
@@ -104,6 +109,8 @@ fn main() -> ExitCode {
         Command::Write(args) => client::write(&cli.url, cli.json, args),
         Command::Exec(args) => client::exec(&cli.url, cli.json, args),
         Command::Tasks => client::tasks(&cli.url, cli.json),
+        Command::Topics => client::topics(&cli.url, cli.json),
+        Command::Events { topic } => client::events(&cli.url, cli.json, &topic),
         Command::Show { name } => client::show(&cli.url, cli.json, &name),
         Command::Enable { name } => client::set_status(&cli.url, cli.json, &name, "enabled"),
         Command::Disable { name } => client::set_status(&cli.url, cli.json, &name, "disabled"),

@@ -10,15 +10,17 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
+use crate::tasks::alert_runner::AlertRunner;
 use crate::tasks::archive_runner::ArchiveRunner;
 use crate::tasks::batch_runner::BatchRunner;
 use crate::tasks::cq_runner::CqRunner;
 use crate::tasks::model::TaskKind;
 use crate::tasks::runtime::Runner;
 use crate::tasks::TaskManager;
+use crate::topics::{Deliver, Topics};
 
 /// The runners of the task kinds this build can run.
-fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
+fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runner>)> {
     let default_url = config.resolve(&config.archive.url).display().to_string();
     let archive = ArchiveRunner {
         default_url,
@@ -41,24 +43,31 @@ fn runners(config: &Config) -> Vec<(TaskKind, Arc<dyn Runner>)> {
         checkpoint_interval: config.engine.checkpoint_interval,
         state_dir: config.storage.dir.join("tasks"),
     };
+    let batch: Arc<dyn Runner> = Arc::new(BatchRunner {
+        influxdb_url: config.influxdb.url.clone(),
+        username: config.influxdb.username.clone(),
+        password: config.influxdb.password.clone(),
+        archive: match crate::query_api::archive() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(error = %e, "the archive cannot be opened: FROM ARCHIVE batch queries will not start");
+                None
+            }
+        },
+        topics: Arc::clone(topics),
+    });
+    let alert = AlertRunner {
+        topics: Arc::clone(topics),
+        lateness: config.engine.lateness,
+        series_ttl: config.engine.series_ttl,
+        checkpoint_interval: config.engine.checkpoint_interval,
+        batch: Some(Arc::clone(&batch)),
+    };
     vec![
         (TaskKind::Archive, Arc::new(archive) as Arc<dyn Runner>),
         (TaskKind::ContinuousQuery, Arc::new(cq) as Arc<dyn Runner>),
-        (
-            TaskKind::BatchQuery,
-            Arc::new(BatchRunner {
-                influxdb_url: config.influxdb.url.clone(),
-                username: config.influxdb.username.clone(),
-                password: config.influxdb.password.clone(),
-                archive: match crate::query_api::archive() {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "the archive cannot be opened: FROM ARCHIVE batch queries will not start");
-                        None
-                    }
-                },
-            }) as Arc<dyn Runner>,
-        ),
+        (TaskKind::Alert, Arc::new(alert) as Arc<dyn Runner>),
+        (TaskKind::BatchQuery, batch),
     ]
 }
 
@@ -109,11 +118,18 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let path = config.resolve(&config.debug.tap);
         Some(crate::tap::start(pipeline.router(), &path)?)
     };
-    let store = weir_engine::store::Store::open(&config.storage.dir.join("store.redb"))?;
+    let store = Arc::new(weir_engine::store::Store::open(
+        &config.storage.dir.join("store.redb"),
+    )?);
+    let deliver: Deliver = Arc::new(|e| {
+        tracing::debug!(topic = %e.topic, id = %e.id, "event published");
+    });
+    let topics = Arc::new(Topics::open(Arc::clone(&store), deliver)?);
     let tasks = Arc::new(TaskManager::new(
-        store,
+        Arc::clone(&store),
         Arc::clone(pipeline.router()),
-        runners(&config),
+        runners(&config, &topics),
+        Arc::clone(&topics),
     ));
     let resumed = tokio::task::block_in_place(|| tasks.resume())?;
     if resumed > 0 {

@@ -62,7 +62,7 @@ fn definitions_from_a_cli_file_survive_restart() {
     assert_eq!(handlers["rows"][1][3]["channel"], "#ops");
     assert_eq!(
         body["results"][1]["rows"],
-        json!([["cpu", ["audit", "ops_slack"]]])
+        json!([["cpu", "OK", 0, ["audit", "ops_slack"]]])
     );
     // Creating an existing name is an error unless OR REPLACE.
     let (status, body) = sql(

@@ -29,13 +29,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use weir_archive::ArchiveQuery;
 use weir_engine::store::{Store, Table};
-use weir_sql::ast::{BinaryOp, Expr, Schedule, Select, TargetMeasurement};
+use weir_sql::ast::{
+    BinaryOp, CreateBatchQuery, Expr, Schedule, Select, Target, TargetMeasurement,
+};
 use weir_sql::cq::{CqPlan, TimeRange};
 use weir_sql::Statement;
 
+use super::batch_alert::BatchAlert;
 use super::influx::urlencode;
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
+use crate::topics::Topics;
 use weir_engine::lp_encode::{
     escape_into_string, KEY_SPECIAL, MEASUREMENT_SPECIAL, STRING_SPECIAL,
 };
@@ -50,6 +54,8 @@ pub struct BatchRunner {
     /// The archive `FROM ARCHIVE` reads (`[archive] url`, what `weir query` reads); `None`
     /// when it could not be opened.
     pub archive: Option<Arc<ArchiveQuery>>,
+    /// Where batch alerts publish.
+    pub topics: Arc<Topics>,
 }
 
 /// A `FROM ARCHIVE` query: what each run reads and how it is evaluated.
@@ -88,6 +94,8 @@ struct BatchPlan {
     /// `Some` for `FROM ARCHIVE`: the rows come from the archive, not from InfluxDB's
     /// `/query` (the fields above about the query are then unused).
     archive: Option<ArchiveSource>,
+    /// `Some` for a batch alert: the rows are evaluated and published, not written `INTO`.
+    alert: Option<Arc<BatchAlert>>,
 }
 
 /// Functions whose result is a float whatever the type of their input.
@@ -193,46 +201,88 @@ impl BatchPlan {
             }
             When::Cron { text, .. } => format!("runs on CRON '{text}' (UTC)"),
         };
+        let sink = match &self.alert {
+            Some(a) => format!(
+                "evaluates the rows and publishes the events to topic {}",
+                a.topic()
+            ),
+            None => format!(
+                "writes the rows INTO {}.{}.{} via {}/write",
+                self.target_db,
+                self.target_rp.as_deref().unwrap_or(""),
+                self.measurement.as_deref().unwrap_or(":MEASUREMENT"),
+                self.influxdb_url
+            ),
+        };
+        let kind = if self.alert.is_some() {
+            "batch alert"
+        } else {
+            "batch query"
+        };
         if let Some(a) = &self.archive {
             return format!(
-                "batch query {name} on {db}: {when} \
+                "{kind} {name} on {db}: {when} \
                  (wall clock; a run still going when the next is due makes that one skipped); \
-                 each run reads FROM ARCHIVE {root} the rows of {range} and writes the rows INTO \
-                 {tdb}.{trp}.{m} via {url}/write\n{plan}",
+                 each run reads FROM ARCHIVE {root} the rows of {range} and {sink}\n{plan}",
                 name = self.name,
                 db = self.database,
                 root = a.archive.root().url,
                 range = a.range,
-                url = self.influxdb_url,
-                tdb = self.target_db,
-                trp = self.target_rp.as_deref().unwrap_or(""),
-                m = self.measurement.as_deref().unwrap_or(":MEASUREMENT"),
                 plan = a.plan.describe_batch(&a.range.to_string()),
             );
         }
         format!(
-            "batch query {name} on {db}: {when} \
+            "{kind} {name} on {db}: {when} \
              (wall clock; a run still going when the next is due makes that one skipped); \
-             each run sends to {url}/query?db={db}: {query}; and writes the rows INTO {tdb}.{trp}.{m} \
-             via {url}/write",
+             each run sends to {url}/query?db={db}: {query}; and {sink}",
             name = self.name,
             db = self.database,
             url = self.influxdb_url,
             query = self.query,
-            tdb = self.target_db,
-            trp = self.target_rp.as_deref().unwrap_or(""),
-            m = self.measurement.as_deref().unwrap_or(":MEASUREMENT"),
         )
     }
 }
 
-fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPlan, String> {
-    let Statement::CreateBatchQuery(b) = stmt else {
-        return Err(format!(
-            "{} is not a CREATE BATCH QUERY statement",
-            def.name
-        ));
+fn plan(
+    def: &TaskDef,
+    stmt: &Statement,
+    runner: &BatchRunner,
+    store: &Arc<Store>,
+) -> Result<BatchPlan, String> {
+    // A batch alert runs its SELECT as a batch query whose rows keep their measurement's name.
+    let (b, alert) = match stmt {
+        Statement::CreateBatchQuery(b) => (b.clone(), None),
+        Statement::CreateAlert(a) => {
+            let Some(schedule) = a.schedule.clone() else {
+                return Err(format!(
+                    "alert {} has no schedule: it is a stream alert",
+                    a.name
+                ));
+            };
+            let mut select = a.select.clone();
+            select.target = Some(Target {
+                database: Some(a.database.clone()),
+                retention_policy: None,
+                measurement: TargetMeasurement::Source,
+            });
+            let b = CreateBatchQuery {
+                or_replace: a.or_replace,
+                name: a.name.clone(),
+                database: a.database.clone(),
+                schedule,
+                select,
+            };
+            let alert = BatchAlert::open(a, Arc::clone(&runner.topics), Arc::clone(store))?;
+            (b, Some(Arc::new(alert)))
+        }
+        _ => {
+            return Err(format!(
+                "{} is not a CREATE BATCH QUERY or CREATE ALERT statement",
+                def.name
+            ))
+        }
     };
+    let b = &b;
     let schedule = match &b.schedule {
         Schedule::Every { every, offset } => {
             let every = every.as_nanos();
@@ -269,7 +319,8 @@ fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPl
         None
     };
     let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
-    if url.is_empty() {
+    // An alert over the archive needs no InfluxDB at all.
+    if url.is_empty() && !(alert.is_some() && archive.is_some()) {
         return Err(if archive.is_some() {
             format!(
                 "batch query {} writes INTO InfluxDB; configure [influxdb] url",
@@ -330,6 +381,7 @@ fn plan(def: &TaskDef, stmt: &Statement, runner: &BatchRunner) -> Result<BatchPl
             })
             .collect(),
         archive,
+        alert,
     })
 }
 
@@ -545,7 +597,7 @@ impl Runner for BatchRunner {
         stmt: &Statement,
         ctx: &StartContext,
     ) -> Result<Box<dyn Running>, String> {
-        let plan = Arc::new(plan(def, stmt, self)?);
+        let plan = Arc::new(plan(def, stmt, self, &ctx.store)?);
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "batch queries need the tokio runtime".to_string())?;
         let client = reqwest::Client::builder()
@@ -886,12 +938,7 @@ async fn run_once(
         to_lines(plan.measurement.as_deref(), &body, &mut floats)?
     };
     stats.points_in.fetch_add(rows, Relaxed);
-    if lines == 0 {
-        return Ok(());
-    }
-    post_lines(plan, client, out.into_bytes()).await?;
-    stats.points_out.fetch_add(lines, Relaxed);
-    Ok(())
+    deliver(plan, client, out.into_bytes(), lines as usize, stats).await
 }
 
 /// One `FROM ARCHIVE` run scheduled at `at`: read the range from the archive, evaluate,
@@ -911,12 +958,28 @@ async fn run_archive(
     };
     let out = weir_sql::cq::run_batch(&src.plan, (lo, hi), &batches);
     stats.points_in.fetch_add(out.points, Relaxed);
-    let lines = out.output.lines as u64;
+    deliver(plan, client, out.output.body, out.output.lines, stats).await
+}
+
+/// Hands one run's rows to the task's sink: written `INTO` InfluxDB, or evaluated by the
+/// alert (an alert evaluates every run, also one without rows, so nothing is published).
+async fn deliver(
+    plan: &BatchPlan,
+    client: &reqwest::Client,
+    body: Vec<u8>,
+    lines: usize,
+    stats: &TaskStats,
+) -> Result<(), String> {
+    if let Some(alert) = &plan.alert {
+        let events = alert.deliver(body, stats).await?;
+        stats.points_out.fetch_add(events, Relaxed);
+        return Ok(());
+    }
     if lines == 0 {
         return Ok(());
     }
-    post_lines(plan, client, out.output.body).await?;
-    stats.points_out.fetch_add(lines, Relaxed);
+    post_lines(plan, client, body).await?;
+    stats.points_out.fetch_add(lines as u64, Relaxed);
     Ok(())
 }
 
@@ -1211,16 +1274,29 @@ mod tests {
             created: String::new(),
             modified: String::new(),
         };
-        plan(
-            &def,
-            &stmts[0],
-            &BatchRunner {
-                influxdb_url: url.into(),
-                username: String::new(),
-                password: String::new(),
-                archive: None,
-            },
-        )
+        let (runner, store, _dir) = test_runner(url, None);
+        plan(&def, &stmts[0], &runner, &store)
+    }
+
+    /// A runner with its own store (for batch alerts' topics and states).
+    fn test_runner(
+        url: &str,
+        archive: Option<Arc<ArchiveQuery>>,
+    ) -> (BatchRunner, Arc<Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("store.redb")).unwrap());
+        let topics = Topics::open(
+            Arc::clone(&store),
+            Arc::new(|_: &weir_engine::alert::Event| {}),
+        );
+        let runner = BatchRunner {
+            influxdb_url: url.into(),
+            username: String::new(),
+            password: String::new(),
+            archive,
+            topics: Arc::new(topics.unwrap()),
+        };
+        (runner, store, dir)
     }
 
     #[test]
@@ -1402,16 +1478,8 @@ mod tests {
                 created: String::new(),
                 modified: String::new(),
             };
-            plan(
-                &def,
-                &stmts[0],
-                &BatchRunner {
-                    influxdb_url: url.into(),
-                    username: String::new(),
-                    password: String::new(),
-                    archive: Some(Arc::clone(&archive)),
-                },
-            )
+            let (runner, store, _dir) = test_runner(url, Some(Arc::clone(&archive)));
+            plan(&def, &stmts[0], &runner, &store)
         };
         let p = with_archive(text, "http://influx:8086").unwrap();
         assert!(p.archive.is_some());

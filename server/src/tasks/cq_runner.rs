@@ -5,30 +5,26 @@
 //! feeds each delivery to the task's [`CqState`], ticks its clock, and hands what it emits to
 //! an [`InfluxWriter`] (an on-disk outbox posted to InfluxDB's `/write`).
 //!
-//! Restarts resume the task where it was (see [`checkpoint`](self::Checkpoints)): every
-//! `[engine] checkpoint_interval`, and when the task stops, the runner makes the outbox durable,
-//! stores the state with the write-ahead-log position it covers, and only then acknowledges
-//! those deliveries. After a crash the task restores its last checkpoint and the log replays
-//! what came after it, so open windows, per-series state and unsent output all survive;
-//! output emitted after the checkpoint is written again (InfluxDB overwrites equal points).
+//! Restarts resume the task where it was: see [`stream_loop`](super::stream_loop).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use weir_connectors::influx_writer::{InfluxWriter, WriterConfig};
 use weir_engine::clock::{SharedClock, SystemClock};
-use weir_engine::fold_gate::FoldGate;
-use weir_engine::router::{Acker, Delivery, Router, SubscriptionSpec};
-use weir_engine::store::{Change, Store, Table};
-use weir_sql::cq::{CqPlan, CqSettings, CqState, Output};
+use weir_engine::router::SubscriptionSpec;
+use weir_sql::cq::{CqPlan, CqSettings, CqState, Ingested, Output};
 use weir_sql::Statement;
 
-use super::model::{TaskDef, TaskStats};
+use super::model::TaskDef;
 use super::runtime::{Runner, Running, StartContext};
+use super::stream_loop::{
+    dir_name, run, Checkpoints, Folded, Progress, RunningStream, Snapshot, StreamTask,
+};
 
 /// Starts continuous queries.
 #[derive(Debug, Clone)]
@@ -56,161 +52,60 @@ fn plan(stmt: &Statement) -> Result<CqPlan, String> {
     weir_sql::cq::plan(stmt).map_err(|e| e.to_string())
 }
 
-/// A task name as a directory name: letters, digits, `-` and `_` as they are, every other
-/// byte as `%XX`, so two names never share a directory.
-fn dir_name(task: &str) -> String {
-    let mut out = String::with_capacity(task.len());
-    for b in task.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------
-// Checkpoints
-
-/// What a checkpoint covers, stored next to its state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointMeta {
-    /// The definition the state belongs to: another definition starts from nothing.
-    statement: String,
-    /// Every log record up to here that the task reads is in the state.
-    watermark: u64,
-    /// When it was taken (RFC 3339), for `GET /api/v1/tasks/{name}`.
-    taken: String,
-    /// Size of the state in bytes.
-    bytes: usize,
-}
-
-/// The checkpoints of one task in the store.
-#[derive(Debug, Clone)]
-struct Checkpoints {
-    store: Arc<Store>,
-    task: String,
-}
-
-impl Checkpoints {
-    /// The last checkpoint of this definition, if there is one.
-    fn load(&self, statement: &str) -> Result<Option<(CheckpointMeta, Vec<u8>)>, String> {
-        let meta: Option<CheckpointMeta> = self
-            .store
-            .get(Table::Checkpoints, &self.task)
-            .map_err(|e| e.to_string())?;
-        let Some(meta) = meta else { return Ok(None) };
-        if meta.statement != statement {
-            tracing::info!(task = %self.task, "the definition changed; starting without the old window state");
-            return Ok(None);
-        }
-        let data = self
-            .store
-            .get_bytes(Table::CheckpointData, &self.task)
-            .map_err(|e| e.to_string())?;
-        Ok(data.map(|d| (meta, d)))
-    }
-
-    fn save(&self, meta: &CheckpointMeta, state: Vec<u8>) -> Result<(), String> {
-        let meta = Change::put(Table::Checkpoints, &self.task, meta).map_err(|e| e.to_string())?;
-        self.store
-            .apply(&[meta, Change::Put(Table::CheckpointData, &self.task, state)])
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// The task's side of checkpointing: what has been folded in since the last checkpoint.
-struct Progress {
-    checkpoints: Checkpoints,
-    statement: String,
-    acker: Acker,
+/// A continuous query and its outbox: what the stream loop drives.
+struct IntoTask {
+    state: CqState,
     writer: InfluxWriter,
-    /// Something changed since the last checkpoint.
-    dirty: bool,
-    /// Output could not be stored: the state must not move past it (the log keeps the input,
-    /// and the next start recomputes it).
-    poisoned: bool,
-    last: Arc<Mutex<Option<CheckpointMeta>>>,
-    stats: Arc<TaskStats>,
-    /// The task is stopping: a push waiting for room in the outbox gives up.
-    stop: tokio::sync::watch::Receiver<bool>,
 }
 
-impl Progress {
-    /// Stores the state and acknowledges what it covers. Outbox first, then the state with
-    /// its log position, then the acknowledgement: a crash in between repeats work, never
-    /// loses it.
-    async fn checkpoint(&mut self, state: &CqState) {
-        if !self.dirty || self.poisoned {
-            return;
-        }
-        let bytes = match state.checkpoint() {
-            Ok(b) => b,
-            Err(e) => {
-                self.stats.record_error(format!("checkpoint: {e}"));
-                return;
-            }
-        };
-        let meta = CheckpointMeta {
-            statement: self.statement.clone(),
-            // The gate folds a batch in only once this covers it: the state holds exactly
-            // the wanted rows of the records up to here.
-            watermark: self.acker.covered_watermark(&[]),
-            taken: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            bytes: bytes.len(),
-        };
-        let writer = self.writer.clone();
-        let checkpoints = self.checkpoints.clone();
-        let saved_meta = meta.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            writer.sync().map_err(|e| e.to_string())?;
-            checkpoints.save(&saved_meta, bytes)
+fn folded(r: Ingested) -> Folded<Output> {
+    Folded {
+        points: r.points,
+        late: r.late,
+        windows: r.output.windows,
+        error: r.error,
+        output: (r.output.lines > 0).then_some(r.output),
+    }
+}
+
+impl StreamTask for IntoTask {
+    type Output = Output;
+
+    fn ingest(&mut self, measurement: &str, batch: &RecordBatch) -> Folded<Output> {
+        folded(self.state.ingest(measurement, batch))
+    }
+
+    fn close(&mut self) -> Folded<Output> {
+        folded(Ingested {
+            output: self.state.close(),
+            ..Ingested::default()
         })
-        .await
-        .unwrap_or_else(|e| Err(format!("checkpoint task failed: {e}")));
-        match saved {
-            Ok(()) => {
-                self.acker.durable_folded();
-                self.dirty = false;
-                *self.last.lock() = Some(meta);
-            }
-            Err(e) => {
-                tracing::error!(task = %self.checkpoints.task, error = %e, "checkpoint failed; retrying at the next interval");
-                self.stats.record_error(format!("checkpoint failed: {e}"));
-            }
+    }
+
+    async fn emit(
+        &mut self,
+        out: Output,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<u64, String> {
+        tokio::select! {
+            r = self.writer.push(&out.body, out.lines) => r
+                .map(|()| out.lines as u64)
+                .map_err(|e| format!("cannot store output in the outbox: {e}")),
+            // Not stored: the next start recomputes it from the last checkpoint.
+            _ = stop.wait_for(|stop| *stop) => Err("stopped while the outbox was full".to_string()),
         }
     }
 
-    /// Hands emitted lines to the outbox (waiting while it is full).
-    async fn emit(&mut self, out: Output) {
-        if out.windows > 0 {
-            self.stats.windows_emitted.fetch_add(out.windows, Relaxed);
-            self.dirty = true;
-        }
-        if out.lines == 0 {
-            return;
-        }
-        self.dirty = true;
-        let pushed = tokio::select! {
-            r = self.writer.push(&out.body, out.lines) => r,
-            _ = self.stop.wait_for(|stop| *stop) => {
-                // Not stored: the next start recomputes it from the last checkpoint.
-                self.poisoned = true;
-                return;
-            }
-        };
-        match pushed {
-            Ok(()) => {
-                self.stats.points_out.fetch_add(out.lines as u64, Relaxed);
-            }
-            Err(e) => {
-                tracing::error!(task = %self.checkpoints.task, error = %e, "cannot store output in the outbox");
-                self.stats.record_error(format!(
-                    "cannot store output in the outbox: {e}; output since the last checkpoint is recomputed at the next start"
-                ));
-                self.poisoned = true;
-            }
-        }
+    fn snapshot(&self) -> Result<Snapshot, String> {
+        Ok(Snapshot {
+            data: self.state.checkpoint().map_err(|e| e.to_string())?,
+            beside: Vec::new(),
+        })
+    }
+
+    fn durable(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
+        let writer = self.writer.clone();
+        Box::new(move || writer.sync().map_err(|e| e.to_string()))
     }
 }
 
@@ -310,33 +205,31 @@ impl Runner for CqRunner {
         });
         let writer_task = writer.spawn(&handle);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let progress = Progress {
+        let progress = Progress::new(
             checkpoints,
-            statement: def.statement.clone(),
-            acker: sub.acker,
-            writer,
+            def.statement.clone(),
+            sub.acker,
             // A restored task has nothing new; a new one records that it started.
-            dirty: cursor.is_none(),
-            poisoned: false,
-            last: Arc::clone(&last),
-            stats: Arc::clone(&ctx.stats),
-            stop: stop_rx.clone(),
-        };
+            cursor.is_none(),
+            Arc::clone(&last),
+            Arc::clone(&ctx.stats),
+        );
         let loop_task = handle.spawn(run(
-            state,
+            IntoTask { state, writer },
             sub.deliveries,
             progress,
             self.checkpoint_interval,
             stop_rx,
         ));
-        Ok(Box::new(RunningCq {
+        Ok(Box::new(RunningStream {
             plan: description,
             router: Arc::clone(&ctx.router),
             sub_name,
             stop: stop_tx,
             loop_task: Mutex::new(Some(loop_task)),
-            writer_task: Mutex::new(Some(writer_task)),
+            helpers: Mutex::new(vec![writer_task]),
             last_checkpoint: last,
+            extra: Arc::default(),
         }))
     }
 
@@ -354,103 +247,4 @@ impl CqRunner {
     fn task_dir(&self, task: &str) -> PathBuf {
         self.state_dir.join(dir_name(task))
     }
-}
-
-/// Deliveries a task holds while the log's watermark catches up (then it stops reading and
-/// the router's queue pushes back).
-const MAX_HELD: usize = 1024;
-
-/// The task's loop: deliveries in (through the [`FoldGate`]), clock ticks, output to the
-/// outbox, checkpoints.
-async fn run(
-    mut state: CqState,
-    mut deliveries: tokio::sync::mpsc::Receiver<Delivery>,
-    mut progress: Progress,
-    checkpoint_interval: StdDuration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(StdDuration::from_millis(100));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ckpt = tokio::time::interval(checkpoint_interval.max(StdDuration::from_millis(10)));
-    ckpt.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stats = Arc::clone(&progress.stats);
-    let mut gate = FoldGate::new();
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            d = deliveries.recv(), if gate.len() < MAX_HELD => {
-                let Some(d) = d else { break };
-                gate.hold(d);
-            }
-            _ = ckpt.tick() => progress.checkpoint(&state).await,
-            _ = tick.tick() => {}
-        }
-        for Delivery { batch, .. } in gate.ready(&progress.acker) {
-            let r = state.ingest(&batch.measurement, &batch.batch);
-            progress.dirty = true;
-            stats.points_in.fetch_add(r.points, Relaxed);
-            if r.late > 0 {
-                stats.points_late.fetch_add(r.late, Relaxed);
-            }
-            if let Some(e) = r.error {
-                stats.record_error(e);
-            }
-            progress.emit(r.output).await;
-        }
-        let out = state.close();
-        progress.emit(out).await;
-    }
-    // Stopping (shutdown, disable, replace): record where the task is, so it resumes here.
-    progress.checkpoint(&state).await;
-}
-
-#[derive(Debug)]
-struct RunningCq {
-    plan: String,
-    router: Arc<Router>,
-    sub_name: String,
-    stop: tokio::sync::watch::Sender<bool>,
-    loop_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    last_checkpoint: Arc<Mutex<Option<CheckpointMeta>>>,
-}
-
-impl Running for RunningCq {
-    fn plan(&self) -> String {
-        self.plan.clone()
-    }
-
-    fn extra_stats(&self) -> serde_json::Value {
-        match &*self.last_checkpoint.lock() {
-            Some(m) => serde_json::json!({
-                "checkpoint": { "taken": m.taken, "watermark": m.watermark, "bytes": m.bytes }
-            }),
-            None => serde_json::json!({ "checkpoint": null }),
-        }
-    }
-
-    fn stop(&self) {
-        self.router.unsubscribe(&self.sub_name);
-        let _ = self.stop.send(true);
-        if let Some(task) = self.loop_task.lock().take() {
-            // Wait for the final checkpoint (the manager calls this off the async workers).
-            wait(task);
-        }
-        if let Some(task) = self.writer_task.lock().take() {
-            task.abort();
-        }
-    }
-}
-
-/// Waits for `task` from synchronous code: blocking in place on a multi-threaded runtime,
-/// or not at all where that is impossible (the task then finishes on its own).
-fn wait(task: tokio::task::JoinHandle<()>) {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return;
-    }
-    let _ = tokio::task::block_in_place(|| handle.block_on(task));
 }

@@ -4,13 +4,17 @@
 //! [`Runner`] — before anything is stored, so the store only ever holds definitions that ran.
 //! On start every enabled task is resumed from the store.
 
+pub mod alert_runner;
 pub mod archive_query;
 pub mod archive_runner;
+pub mod batch_alert;
 pub mod batch_runner;
 pub mod cq_runner;
 mod influx;
+pub(crate) use influx::urlencode;
 pub mod model;
 pub mod runtime;
+pub mod stream_loop;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +26,7 @@ use weir_engine::store::{Change, Store, StoreError, Table};
 use weir_sql::ast::{ObjectKind, OptionValue, Show};
 use weir_sql::{ParseError, Statement};
 
+use crate::topics::Topics;
 use model::{HandlerDef, Status, TaskDef, TaskKind, TaskStats};
 use runtime::{Runner, Running, StartContext};
 
@@ -71,6 +76,7 @@ pub struct TaskManager {
     store: Arc<Store>,
     router: Arc<Router>,
     runners: HashMap<&'static str, Arc<dyn Runner>>,
+    topics: Arc<Topics>,
     active: Mutex<HashMap<String, Active>>,
     stats: Mutex<HashMap<String, Arc<TaskStats>>>,
     /// Statements are applied one request at a time.
@@ -87,14 +93,16 @@ fn now_rfc3339() -> String {
 impl TaskManager {
     /// A manager over `store`, starting tasks with `runners` (by kind).
     pub fn new(
-        store: Store,
+        store: Arc<Store>,
         router: Arc<Router>,
         runners: Vec<(TaskKind, Arc<dyn Runner>)>,
+        topics: Arc<Topics>,
     ) -> Self {
         Self {
-            store: Arc::new(store),
+            store,
             router,
             runners: runners.into_iter().map(|(k, r)| (k.as_str(), r)).collect(),
+            topics,
             active: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             exec: Mutex::new(()),
@@ -614,20 +622,85 @@ impl TaskManager {
                         .collect(),
                 )
             }
-            Show::Topics => {
-                let handlers = self.store.list::<HandlerDef>(Table::Handlers)?;
-                let mut topics: std::collections::BTreeMap<String, Vec<String>> =
-                    Default::default();
-                for (_, h) in handlers {
-                    topics.entry(h.topic).or_default().push(h.name);
-                }
-                table(
-                    &["topic", "handlers"],
-                    topics.into_iter().map(|(t, hs)| json!([t, hs])).collect(),
-                )
-            }
+            Show::Topics => table(
+                &["topic", "level", "events", "handlers"],
+                self.topics()?
+                    .into_iter()
+                    .map(|t| json!([t["topic"], t["level"], t["events"], t["handlers"]]))
+                    .collect(),
+            ),
             Show::Functions => table(&["name", "language", "command"], Vec::new()),
         })
+    }
+}
+
+impl TaskManager {
+    /// Every topic: those events were published to and those handlers are subscribed to, with
+    /// the level (the highest of its alert IDs' latest events), the number of IDs and the
+    /// handlers.
+    pub fn topics(&self) -> Result<Vec<Value>, StoreError> {
+        let mut topics: std::collections::BTreeMap<String, Value> = self
+            .topics
+            .list()
+            .into_iter()
+            .filter_map(|t| Some((t["topic"].as_str()?.to_string(), t)))
+            .collect();
+        for (_, h) in self.store.list::<HandlerDef>(Table::Handlers)? {
+            let t = topics
+                .entry(h.topic.clone())
+                .or_insert_with(|| json!({ "topic": h.topic, "level": "OK", "events": 0 }));
+            match t.get_mut("handlers").and_then(Value::as_array_mut) {
+                Some(list) => list.push(json!(h.name)),
+                None => t["handlers"] = json!([h.name]),
+            }
+        }
+        Ok(topics
+            .into_values()
+            .map(|mut t| {
+                if t.get("handlers").is_none() {
+                    t["handlers"] = json!([]);
+                }
+                t
+            })
+            .collect())
+    }
+
+    /// The latest event of every alert ID of `topic`; `None` for a topic nothing was published
+    /// to and no handler names.
+    pub fn topic_events(&self, topic: &str) -> Result<Option<Vec<Value>>, StoreError> {
+        if let Some(events) = self.topics.events(topic) {
+            return Ok(Some(events));
+        }
+        let handled = self
+            .store
+            .list::<HandlerDef>(Table::Handlers)?
+            .into_iter()
+            .any(|(_, h)| h.topic == topic);
+        Ok(handled.then(Vec::new))
+    }
+
+    /// The handlers subscribed to `topic`, with their options.
+    pub fn topic_handlers(&self, topic: &str) -> Result<Vec<Value>, StoreError> {
+        Ok(self
+            .store
+            .list::<HandlerDef>(Table::Handlers)?
+            .into_iter()
+            .filter(|(_, h)| h.topic == topic)
+            .map(|(_, h)| {
+                json!({
+                    "name": h.name,
+                    "kind": h.kind,
+                    "options": h.options,
+                    "created": h.created,
+                    "modified": h.modified,
+                })
+            })
+            .collect())
+    }
+
+    /// Forgets a topic's events (its handlers stay).
+    pub fn delete_topic(&self, topic: &str) -> Result<bool, StoreError> {
+        self.topics.delete(topic)
     }
 }
 

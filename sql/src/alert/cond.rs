@@ -80,7 +80,11 @@ fn operand(e: &Expr) -> Result<Operand, String> {
         Expr::Binary { op, lhs, rhs } if !op.is_boolean() => {
             Operand::Arith(*op, Box::new(operand(lhs)?), Box::new(operand(rhs)?))
         }
-        other => return Err(format!("{other} cannot be used as a value in a WHEN condition")),
+        other => {
+            return Err(format!(
+                "{other} cannot be used as a value in a WHEN condition"
+            ))
+        }
     })
 }
 

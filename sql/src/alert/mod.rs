@@ -137,7 +137,11 @@ impl AlertRules {
             task: a.name.clone(),
             topic: a.topic.clone().unwrap_or_else(|| a.name.clone()),
             conditions,
-            id: template(&a.name, "ID", a.id.as_deref().unwrap_or("{{name}}:{{group}}"))?,
+            id: template(
+                &a.name,
+                "ID",
+                a.id.as_deref().unwrap_or("{{name}}:{{group}}"),
+            )?,
             message: template(
                 &a.name,
                 "MESSAGE",
@@ -161,6 +165,11 @@ impl AlertRules {
     /// The topic events are published to.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The levels that have a condition, highest first (`CRITICAL`, `WARNING`).
+    pub fn levels(&self) -> Vec<&'static str> {
+        self.conditions.iter().map(|(l, _)| l.as_str()).collect()
     }
 
     /// The level of one row: the highest condition that holds.

@@ -97,6 +97,11 @@ impl StreamAlert {
         step
     }
 
+    /// The topic the alert publishes to.
+    pub fn topic(&self) -> &str {
+        self.rules.topic()
+    }
+
     /// The alert IDs' states.
     pub fn states(&self) -> &AlertStates {
         &self.states

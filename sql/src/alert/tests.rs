@@ -63,10 +63,34 @@ fn spec_example_levels_templates_and_state_changes() {
     assert_eq!(
         got,
         vec![
-            ("cpu:a", Level::Warning, Level::Ok, "cpu:a is WARNING: idle 15.5%", 0),
-            ("cpu:b", Level::Critical, Level::Ok, "cpu:b is CRITICAL: idle 5%", 0),
-            ("cpu:a", Level::Critical, Level::Warning, "cpu:a is CRITICAL: idle 9.25%", 0),
-            ("cpu:a", Level::Ok, Level::Critical, "cpu:a is OK: idle 60%", 0),
+            (
+                "cpu:a",
+                Level::Warning,
+                Level::Ok,
+                "cpu:a is WARNING: idle 15.5%",
+                0
+            ),
+            (
+                "cpu:b",
+                Level::Critical,
+                Level::Ok,
+                "cpu:b is CRITICAL: idle 5%",
+                0
+            ),
+            (
+                "cpu:a",
+                Level::Critical,
+                Level::Warning,
+                "cpu:a is CRITICAL: idle 9.25%",
+                0
+            ),
+            (
+                "cpu:a",
+                Level::Ok,
+                Level::Critical,
+                "cpu:a is OK: idle 60%",
+                0
+            ),
         ]
     );
     assert_eq!(out.evaluations, [2, 0, 2, 2]);
@@ -87,7 +111,12 @@ fn without_state_changes_only_every_non_ok_evaluation_is_published() {
     let mut states = AlertStates::default();
     let out = r.evaluate(
         &mut states,
-        &[row("a", 15.0, 0), row("a", 16.0, 1), row("a", 50.0, 2), row("a", 50.0, 3)],
+        &[
+            row("a", 15.0, 0),
+            row("a", 16.0, 1),
+            row("a", 50.0, 2),
+            row("a", 50.0, 3),
+        ],
     );
     let levels: Vec<_> = out.events.iter().map(|e| (e.level, e.duration)).collect();
     assert_eq!(

@@ -1,0 +1,252 @@
+//! Stream alerts against the real binary: the SPEC §3.3 statements verbatim (the log path and
+//! the Slack URL pointed at temporary places), events on their topics through the API and the
+//! CLI, alert counts in the task's stats, and alert state across a graceful restart and a
+//! `kill -9` (with `STATE CHANGES ONLY`, an ID that stays CRITICAL is not published again).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use weir_tests::{post_lines, wait_until, weir_binary, Weir};
+
+const S: i64 = 1_000_000_000;
+const M: i64 = 60 * S;
+/// 2023-01-01T00:00:00Z.
+const T0: i64 = 1_672_531_200 * S;
+
+const SPEC_ALERTS: &str = "CREATE ALERT cpu_idle ON telegraf
+BEGIN
+  SELECT mean(usage_idle) AS idle FROM cpu GROUP BY time(1m), host
+END
+WARN WHEN idle < 20
+CRIT WHEN idle < 10
+ID 'cpu:{{host}}'
+MESSAGE '{{id}} is {{level}}: idle {{idle}}%'
+STATE CHANGES ONLY
+TOPIC cpu;
+
+CREATE ALERT cpu_deadman ON telegraf
+BEGIN
+  SELECT count(usage_idle) AS n FROM cpu GROUP BY time(1m), host fill(0)
+END
+CRIT WHEN n = 0
+TOPIC deadman;
+
+CREATE HANDLER ops_slack ON TOPIC cpu KIND slack
+  WITH (url = 'http://127.0.0.1:9999/services/T/B/X', channel = '#ops');
+CREATE HANDLER audit ON TOPIC cpu KIND log WITH (path = '/var/log/weir/alerts.jsonl');
+";
+
+fn get(w: &Weir, path: &str) -> Value {
+    reqwest::blocking::get(w.url(path))
+        .and_then(|r| r.json())
+        .unwrap()
+}
+
+/// `(id, level, message, time)` of the topic's latest events, sorted by id.
+fn events(w: &Weir, topic: &str) -> Vec<(String, String, String, String)> {
+    let body = get(w, &format!("/api/v1/topics/{topic}/events"));
+    let mut out: Vec<_> = body["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["id"].as_str().unwrap_or("").to_string(),
+                        e["level"].as_str().unwrap_or("").to_string(),
+                        e["message"].as_str().unwrap_or("").to_string(),
+                        e["time"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn point(host: &str, idle: f64, t: i64) -> String {
+    format!("cpu,host={host} usage_idle={idle} {t}\n")
+}
+
+#[test]
+fn spec_alerts_publish_to_topics_and_keep_their_state_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("log/alerts.jsonl");
+    let mut w = Weir::start(
+        &dir.path().join("weir"),
+        &[
+            ("WEIR_ENGINE_LATENESS", "0s"),
+            ("WEIR_ENGINE_CHECKPOINT_INTERVAL", "100ms"),
+        ],
+    );
+    let sql = SPEC_ALERTS.replace("/var/log/weir/alerts.jsonl", log_path.to_str().unwrap());
+    w.exec_file(&sql);
+
+    // Minute 0: a is fine. Minute 1: a warns, b is critical. Minute 2: nobody reports
+    // (deadman). A point at minute 3 moves the clock past minute 2's end.
+    let write = |w: &Weir, body: String| post_lines(w.url("/write?db=telegraf"), body);
+    write(
+        &w,
+        [
+            point("a", 50.0, T0),
+            point("b", 50.0, T0 + S),
+            point("a", 15.0, T0 + M),
+            point("a", 16.0, T0 + M + 10 * S),
+            point("b", 5.0, T0 + M + 20 * S),
+            point("a", 60.0, T0 + 3 * M),
+        ]
+        .concat(),
+    );
+    let minute1 = "2023-01-01T00:01:00Z".to_string();
+    let want_cpu = vec![
+        (
+            "cpu:a".to_string(),
+            "WARNING".to_string(),
+            "cpu:a is WARNING: idle 15.5%".to_string(),
+            minute1.clone(),
+        ),
+        (
+            "cpu:b".to_string(),
+            "CRITICAL".to_string(),
+            "cpu:b is CRITICAL: idle 5%".to_string(),
+            minute1.clone(),
+        ),
+    ];
+    wait_until(Duration::from_secs(20), "cpu events", || {
+        events(&w, "cpu") == want_cpu
+    });
+    // The deadman: minute 2 had no point of either host; fill(0) makes it a count of 0.
+    let minute2 = "2023-01-01T00:02:00Z".to_string();
+    wait_until(Duration::from_secs(20), "deadman events", || {
+        events(&w, "deadman")
+            == vec![
+                (
+                    "cpu:host=a".to_string(),
+                    "CRITICAL".to_string(),
+                    "cpu:host=a is CRITICAL".to_string(),
+                    minute2.clone(),
+                ),
+                (
+                    "cpu:host=b".to_string(),
+                    "CRITICAL".to_string(),
+                    "cpu:host=b is CRITICAL".to_string(),
+                    minute2.clone(),
+                ),
+            ]
+    });
+    // The full event: Kapacitor's alert data.
+    let body = get(&w, "/api/v1/topics/cpu/events");
+    let b = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "cpu:b")
+        .unwrap()
+        .clone();
+    assert_eq!(b["previousLevel"], "OK");
+    assert_eq!(b["topic"], "cpu");
+    assert_eq!(b["task"], "cpu_idle");
+    assert_eq!(b["recoverable"], true);
+    assert_eq!(
+        b["data"]["series"][0],
+        serde_json::json!({"name": "cpu", "tags": {"host": "b"}, "columns": ["time", "idle"], "values": [[minute1, 5.0]]})
+    );
+
+    // Topics: levels, events, handlers; and the same through SHOW TOPICS and the CLI.
+    let topics = get(&w, "/api/v1/topics");
+    assert_eq!(
+        topics["topics"],
+        serde_json::json!([
+            {"topic": "cpu", "level": "CRITICAL", "events": 2, "handlers": ["audit", "ops_slack"]},
+            {"topic": "deadman", "level": "CRITICAL", "events": 2, "handlers": []},
+        ])
+    );
+    let handlers = get(&w, "/api/v1/topics/cpu/handlers");
+    let kinds: Vec<&str> = handlers["handlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["log", "slack"]);
+    let cli = |args: &[&str]| {
+        let out = Command::new(weir_binary())
+            .args(args)
+            .args(["--url", &w.url("")])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = cli(&["topics"]);
+    assert!(
+        table.contains("deadman") && table.contains("CRITICAL"),
+        "{table}"
+    );
+    let listed: Value = serde_json::from_str(&cli(&["events", "cpu", "--json"])).unwrap();
+    assert_eq!(listed["events"].as_array().unwrap().len(), 2);
+    let table = cli(&["events", "cpu"]);
+    assert!(table.contains("cpu:b is CRITICAL: idle 5%"), "{table}");
+    let unknown = get(&w, "/api/v1/topics/nope/events");
+    assert!(unknown["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not exist"));
+
+    // Alert counts in the task's stats.
+    let task = get(&w, "/api/v1/tasks/cpu_idle");
+    assert_eq!(task["stats"]["alerts"]["warn"], 1, "{task}");
+    assert_eq!(task["stats"]["alerts"]["crit"], 1, "{task}");
+    assert_eq!(
+        task["stats"]["alert"]["ids_by_level"]["CRITICAL"], 1,
+        "{task}"
+    );
+    assert_eq!(task["stats"]["alert"]["topic"], "cpu", "{task}");
+    assert!(
+        task["plan"].as_str().unwrap().contains("topic cpu"),
+        "{task}"
+    );
+
+    // Restart gracefully: minute 3 is still open; b stays critical, a recovers at minute 3.
+    assert!(w.terminate().success());
+    w.restart();
+    write(
+        &w,
+        [
+            point("b", 4.0, T0 + 3 * M + S),
+            point("a", 55.0, T0 + 4 * M),
+            point("b", 3.0, T0 + 4 * M),
+        ]
+        .concat(),
+    );
+    let minute3 = "2023-01-01T00:03:00Z".to_string();
+    wait_until(Duration::from_secs(20), "recovery of a", || {
+        let e = events(&w, "cpu");
+        e.len() == 2 && e[0].1 == "OK" && e[0].3 == minute3
+    });
+    let e = events(&w, "cpu");
+    assert_eq!(e[0].2, "cpu:a is OK: idle 60%");
+    // b was CRITICAL before the restart and still is: not published again.
+    assert_eq!(e[1], want_cpu[1]);
+
+    // kill -9 after the next checkpoint: b's state survives that too.
+    std::thread::sleep(Duration::from_millis(500));
+    w.kill9();
+    w.restart();
+    write(
+        &w,
+        [
+            point("a", 15.0, T0 + 5 * M),
+            point("b", 2.0, T0 + 5 * M),
+            point("b", 2.0, T0 + 6 * M),
+        ]
+        .concat(),
+    );
+    wait_until(Duration::from_secs(20), "a warns again", || {
+        let e = events(&w, "cpu");
+        e.len() == 2 && e[0].1 == "WARNING"
+    });
+    assert_eq!(events(&w, "cpu")[1], want_cpu[1], "b was published again");
+}
