@@ -5,7 +5,9 @@
 //! - [`influx_writer`]: writing results to InfluxDB 1.x `/write` through an on-disk outbox.
 //! - [`influx_subscriptions`]: InfluxDB 1.x subscriptions, so InfluxDB pushes its points to
 //!   weir's `/write`.
+//! - [`udf_process`]: user-defined functions run as programs speaking Arrow IPC.
 
 pub mod http_write;
 pub mod influx_subscriptions;
 pub mod influx_writer;
+pub mod udf_process;

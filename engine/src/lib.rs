@@ -19,6 +19,7 @@ pub mod schema;
 pub mod seq;
 pub mod store;
 pub mod time_text;
+pub mod udf;
 pub mod wal;
 pub mod window;
 
