@@ -25,6 +25,8 @@ pub enum Table {
     /// Per batch query: the scheduled runs it has accounted for (JSON), so runs due while
     /// weir was down are reported at the next start.
     BatchRuns,
+    /// User-defined functions (`CREATE FUNCTION`), by name (JSON).
+    Functions,
 }
 
 impl Table {
@@ -37,6 +39,7 @@ impl Table {
             Table::Checkpoints => "checkpoints",
             Table::CheckpointData => "checkpoint_data",
             Table::BatchRuns => "batch_runs",
+            Table::Functions => "functions",
         })
     }
 }
@@ -93,6 +96,7 @@ impl Store {
             Table::Checkpoints,
             Table::CheckpointData,
             Table::BatchRuns,
+            Table::Functions,
         ] {
             txn.open_table(t.definition()).map_err(db_err)?;
         }

@@ -10,6 +10,8 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
+use weir_connectors::udf_process::UdfRegistry;
+
 use crate::tasks::alert_runner::AlertRunner;
 use crate::tasks::archive_runner::ArchiveRunner;
 use crate::tasks::batch_runner::BatchRunner;
@@ -130,6 +132,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         Arc::clone(pipeline.router()),
         runners(&config, &topics),
         Arc::clone(&topics),
+        Arc::new(UdfRegistry::default()),
     ));
     let resumed = tokio::task::block_in_place(|| tasks.resume())?;
     if resumed > 0 {

@@ -79,6 +79,10 @@ impl AlertTask {
 impl StreamTask for AlertTask {
     type Output = Vec<Event>;
 
+    fn blocking(&self) -> bool {
+        self.alert.calls_udfs()
+    }
+
     fn ingest(&mut self, measurement: &str, batch: &RecordBatch) -> Folded<Self::Output> {
         let step = self.alert.ingest(measurement, batch);
         self.folded(step)
@@ -146,7 +150,7 @@ impl Runner for AlertRunner {
                 };
             }
         }
-        let (rules, plan) = plan_stream(stmt)?;
+        let (rules, plan) = plan_stream(stmt, &ctx.planner_udfs())?;
         let (rules, plan) = (Arc::new(rules), Arc::new(plan));
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "alerts need the tokio runtime".to_string())?;

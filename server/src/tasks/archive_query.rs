@@ -16,28 +16,14 @@ use weir_engine::clock::{SharedClock, SystemClock};
 use weir_engine::line_protocol::{lines, parse_line, ParsedLine, Precision};
 use weir_engine::router::Filter;
 use weir_engine::schema::SchemaRegistry;
-use weir_sql::ast::{CreateArchive, CreateContinuousQuery, Target, TargetMeasurement};
-use weir_sql::cq::{CqPlan, CqSettings, CqState, Output};
-use weir_sql::{Select, Statement};
+use weir_sql::ast::CreateArchive;
+use weir_sql::cq::{CqPlan, CqSettings, CqState, Output, Udfs};
+use weir_sql::Select;
 
 /// Plans the SELECT of a derived archive as the continuous query it runs.
-pub fn plan(a: &CreateArchive, select: &Select) -> Result<CqPlan, String> {
-    let mut select = select.clone();
-    if select.target.is_none() {
-        select.target = Some(Target {
-            database: Some(a.database.clone()),
-            retention_policy: None,
-            measurement: TargetMeasurement::Source,
-        });
-    }
-    let stmt = Statement::CreateContinuousQuery(CreateContinuousQuery {
-        or_replace: false,
-        name: a.name.clone(),
-        database: a.database.clone(),
-        resample: None,
-        select,
-    });
-    weir_sql::cq::plan(&stmt).map_err(|e| format!("archive {}: {e}", a.name))
+pub fn plan(a: &CreateArchive, select: &Select, udfs: &Udfs) -> Result<CqPlan, String> {
+    weir_sql::cq::plan_derived(&a.name, &a.database, select, udfs)
+        .map_err(|e| format!("archive {}: {e}", a.name))
 }
 
 /// The derivation of one archive.

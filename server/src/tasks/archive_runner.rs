@@ -70,7 +70,7 @@ impl Runner for ArchiveRunner {
                 }
             }
             ArchiveSource::Select(s) => {
-                derive = Some(super::archive_query::plan(a, s)?);
+                derive = Some(super::archive_query::plan(a, s, &ctx.planner_udfs())?);
             }
         }
         spec.partition = match a.partition_by {

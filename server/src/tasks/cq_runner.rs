@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use weir_connectors::influx_writer::{InfluxWriter, WriterConfig};
 use weir_engine::clock::{SharedClock, SystemClock};
 use weir_engine::router::SubscriptionSpec;
-use weir_sql::cq::{CqPlan, CqSettings, CqState, Ingested, Output};
+use weir_sql::cq::{CqSettings, CqState, Ingested, Output};
 use weir_sql::Statement;
 
 use super::model::TaskDef;
@@ -48,10 +48,6 @@ pub struct CqRunner {
     pub state_dir: PathBuf,
 }
 
-fn plan(stmt: &Statement) -> Result<CqPlan, String> {
-    weir_sql::cq::plan(stmt).map_err(|e| e.to_string())
-}
-
 /// A continuous query and its outbox: what the stream loop drives.
 struct IntoTask {
     state: CqState,
@@ -70,6 +66,10 @@ fn folded(r: Ingested) -> Folded<Output> {
 
 impl StreamTask for IntoTask {
     type Output = Output;
+
+    fn blocking(&self) -> bool {
+        self.state.calls_udfs()
+    }
 
     fn ingest(&mut self, measurement: &str, batch: &RecordBatch) -> Folded<Output> {
         folded(self.state.ingest(measurement, batch))
@@ -119,7 +119,9 @@ impl Runner for CqRunner {
         stmt: &Statement,
         ctx: &StartContext,
     ) -> Result<Box<dyn Running>, String> {
-        let plan = Arc::new(plan(stmt)?);
+        let plan = Arc::new(
+            weir_sql::cq::plan_with(stmt, &ctx.planner_udfs()).map_err(|e| e.to_string())?,
+        );
         if self.influxdb_url.trim().is_empty() {
             return Err(format!(
                 "continuous query {} writes INTO {}.{}.{}; configure [influxdb] url",

@@ -27,8 +27,11 @@ use weir_sql::ast::{ObjectKind, OptionValue, Show};
 use weir_sql::{ParseError, Statement};
 
 use crate::topics::Topics;
-use model::{HandlerDef, Status, TaskDef, TaskKind, TaskStats};
+use model::{FunctionDef, HandlerDef, Status, TaskDef, TaskKind, TaskStats};
 use runtime::{Runner, Running, StartContext};
+use weir_connectors::udf_process::{UdfProcessConfig, UdfRegistry};
+use weir_engine::udf::UdfRuntime;
+use weir_sql::ParseOptions;
 
 /// Why a statement or request failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,8 @@ pub struct TaskManager {
     router: Arc<Router>,
     runners: HashMap<&'static str, Arc<dyn Runner>>,
     topics: Arc<Topics>,
+    /// The user-defined functions' programs.
+    udfs: Arc<UdfRegistry>,
     active: Mutex<HashMap<String, Active>>,
     stats: Mutex<HashMap<String, Arc<TaskStats>>>,
     /// Statements are applied one request at a time.
@@ -97,12 +102,14 @@ impl TaskManager {
         router: Arc<Router>,
         runners: Vec<(TaskKind, Arc<dyn Runner>)>,
         topics: Arc<Topics>,
+        udfs: Arc<UdfRegistry>,
     ) -> Self {
         Self {
             store,
             router,
             runners: runners.into_iter().map(|(k, r)| (k.as_str(), r)).collect(),
             topics,
+            udfs,
             active: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             exec: Mutex::new(()),
@@ -113,13 +120,14 @@ impl TaskManager {
     /// Starts every enabled task from the store. A task that fails to start stays enabled,
     /// with the failure as its last error.
     pub fn resume(&self) -> Result<usize, StoreError> {
+        self.load_functions()?;
         let mut started = 0;
         for (name, def) in self.store.list::<TaskDef>(Table::Tasks)? {
             if def.status != Status::Enabled {
                 continue;
             }
             let stats = self.stats_for(&name);
-            match weir_sql::parse_statements(&def.statement) {
+            match self.parse(&def.statement) {
                 Ok(stmts) if stmts.len() == 1 => match self.start(&def, &stmts[0], &stats) {
                     Ok(running) => {
                         self.active.lock().insert(name.clone(), Active { running });
@@ -194,6 +202,11 @@ impl TaskManager {
                 router: Arc::clone(&self.router),
                 stats: Arc::clone(stats),
                 store: Arc::clone(&self.store),
+                udfs: Arc::clone(&self.udfs) as Arc<dyn UdfRuntime>,
+                functions: self
+                    .parse_options()
+                    .map(|o| o.functions)
+                    .unwrap_or_default(),
             },
         )
     }
@@ -201,7 +214,7 @@ impl TaskManager {
     /// Executes `;`-separated statements in order. Stops at the first failing statement;
     /// the statements before it stay applied and are listed in the failure.
     pub fn execute(&self, text: &str) -> Result<Vec<Value>, Box<ExecFailure>> {
-        let stmts = weir_sql::parse_statements(text).map_err(|e| {
+        let stmts = self.parse(text).map_err(|e| {
             Box::new(ExecFailure {
                 statement_text: Some(e.statement_text.clone()),
                 error: ExecError::Parse(e),
@@ -226,26 +239,48 @@ impl TaskManager {
     }
 
     fn execute_one(&self, index: usize, stmt: &Statement) -> Result<Value, ExecError> {
-        let invalid = |reason: String| ExecError::Invalid { index, reason };
         match stmt {
-            Statement::CreateContinuousQuery(s) => {
-                self.create_task(index, stmt, TaskKind::ContinuousQuery, &s.name, &s.database, s.or_replace)
-            }
-            Statement::CreateAlert(s) => {
-                self.create_task(index, stmt, TaskKind::Alert, &s.name, &s.database, s.or_replace)
-            }
-            Statement::CreateArchive(s) => {
-                self.create_task(index, stmt, TaskKind::Archive, &s.name, &s.database, s.or_replace)
-            }
-            Statement::CreateBatchQuery(s) => {
-                self.create_task(index, stmt, TaskKind::BatchQuery, &s.name, &s.database, s.or_replace)
-            }
+            Statement::CreateContinuousQuery(s) => self.create_task(
+                index,
+                stmt,
+                TaskKind::ContinuousQuery,
+                &s.name,
+                &s.database,
+                s.or_replace,
+            ),
+            Statement::CreateAlert(s) => self.create_task(
+                index,
+                stmt,
+                TaskKind::Alert,
+                &s.name,
+                &s.database,
+                s.or_replace,
+            ),
+            Statement::CreateArchive(s) => self.create_task(
+                index,
+                stmt,
+                TaskKind::Archive,
+                &s.name,
+                &s.database,
+                s.or_replace,
+            ),
+            Statement::CreateBatchQuery(s) => self.create_task(
+                index,
+                stmt,
+                TaskKind::BatchQuery,
+                &s.name,
+                &s.database,
+                s.or_replace,
+            ),
             Statement::CreateHandler(h) => {
                 let existing: Option<HandlerDef> = self.store.get(Table::Handlers, &h.name)?;
                 if existing.is_some() && !h.or_replace {
                     return Err(ExecError::Conflict {
                         index,
-                        reason: format!("handler {:?} already exists (use CREATE OR REPLACE HANDLER)", h.name),
+                        reason: format!(
+                            "handler {:?} already exists (use CREATE OR REPLACE HANDLER)",
+                            h.name
+                        ),
                     });
                 }
                 let now = now_rfc3339();
@@ -259,19 +294,24 @@ impl TaskManager {
                         .map(|(k, v)| (k.clone(), option_json(v)))
                         .collect(),
                     statement: stmt.to_string(),
-                    created: existing.as_ref().map_or_else(|| now.clone(), |e| e.created.clone()),
+                    created: existing
+                        .as_ref()
+                        .map_or_else(|| now.clone(), |e| e.created.clone()),
                     modified: now,
                 };
                 self.store.put(Table::Handlers, &h.name, &def)?;
-                Ok(json!({ if existing.is_some() { "replaced" } else { "created" }: h.name, "kind": "handler" }))
+                Ok(
+                    json!({ if existing.is_some() { "replaced" } else { "created" }: h.name, "kind": "handler" }),
+                )
             }
-            Statement::CreateFunction(f) => Err(invalid(format!(
-                "CREATE FUNCTION {} is parsed and validated, but this build of weir cannot run user-defined functions yet",
-                f.name
-            ))),
+            Statement::CreateFunction(f) => self.create_function(index, stmt, f),
             Statement::Drop(d) => self.drop(index, d.kind, &d.name, d.if_exists),
-            Statement::EnableTask(name) => self.set_status(name, Status::Enabled).map(|def| json!({ "enabled": def.name })),
-            Statement::DisableTask(name) => self.set_status(name, Status::Disabled).map(|def| json!({ "disabled": def.name })),
+            Statement::EnableTask(name) => self
+                .set_status(name, Status::Enabled)
+                .map(|def| json!({ "enabled": def.name })),
+            Statement::DisableTask(name) => self
+                .set_status(name, Status::Disabled)
+                .map(|def| json!({ "disabled": def.name })),
             Statement::Show(show) => self.show(show),
         }
     }
@@ -344,7 +384,7 @@ impl TaskManager {
         if def.status != Status::Enabled {
             return;
         }
-        if let Ok(stmts) = weir_sql::parse_statements(&def.statement) {
+        if let Ok(stmts) = self.parse(&def.statement) {
             if let Some(stmt) = stmts.first() {
                 let stats = self.stats_for(&def.name);
                 if let Ok(running) = self.start(def, stmt, &stats) {
@@ -378,14 +418,7 @@ impl TaskManager {
             };
         }
         if kind == ObjectKind::Function {
-            return if if_exists {
-                Ok(json!({ "dropped": Value::Null }))
-            } else {
-                Err(ExecError::NotFound {
-                    what: "function",
-                    name: name.to_string(),
-                })
-            };
+            return self.drop_function(index, name, if_exists);
         }
         let existing: Option<TaskDef> = self.store.get(Table::Tasks, name)?;
         let Some(def) = existing else {
@@ -474,7 +507,7 @@ impl TaskManager {
                 self.store.delete(Table::BatchRuns, name)?;
             }
             Status::Enabled => {
-                let stmts = weir_sql::parse_statements(&def.statement).map_err(ExecError::Parse)?;
+                let stmts = self.parse(&def.statement).map_err(ExecError::Parse)?;
                 let stmt = stmts.first().ok_or_else(|| ExecError::Invalid {
                     index: 0,
                     reason: "stored statement is empty".into(),
@@ -629,7 +662,45 @@ impl TaskManager {
                     .map(|t| json!([t["topic"], t["level"], t["events"], t["handlers"]]))
                     .collect(),
             ),
-            Show::Functions => table(&["name", "language", "command"], Vec::new()),
+            Show::Functions => {
+                let stats: HashMap<String, _> = self.udfs.stats().into_iter().collect();
+                let get =
+                    |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+                table(
+                    &[
+                        "name",
+                        "language",
+                        "command",
+                        "timeout",
+                        "calls",
+                        "failures",
+                        "restarts",
+                        "last_error",
+                        "created",
+                    ],
+                    self.store
+                        .list::<FunctionDef>(Table::Functions)?
+                        .into_iter()
+                        .map(|(_, f)| {
+                            let s = stats.get(&f.name);
+                            json!([
+                                f.name,
+                                f.language,
+                                f.command,
+                                humantime::format_duration(std::time::Duration::from_nanos(
+                                    f.timeout_ns
+                                ))
+                                .to_string(),
+                                s.map_or(0, |s| get(&s.calls)),
+                                s.map_or(0, |s| get(&s.failures)),
+                                s.map_or(0, |s| get(&s.restarts)),
+                                s.and_then(|s| s.last_error()),
+                                f.created
+                            ])
+                        })
+                        .collect(),
+                )
+            }
         })
     }
 }
@@ -701,6 +772,153 @@ impl TaskManager {
     /// Forgets a topic's events (its handlers stay).
     pub fn delete_topic(&self, topic: &str) -> Result<bool, StoreError> {
         self.topics.delete(topic)
+    }
+}
+
+/// Default time one call of a user-defined function may take.
+const UDF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl TaskManager {
+    /// Parses statements knowing the stored user-defined functions.
+    fn parse(&self, text: &str) -> Result<Vec<Statement>, weir_sql::ParseError> {
+        let options = self.parse_options().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the stored functions");
+            ParseOptions::default()
+        });
+        weir_sql::parse_statements_with(text, &options)
+    }
+
+    fn parse_options(&self) -> Result<ParseOptions, StoreError> {
+        let mut options = ParseOptions::default();
+        for (_, f) in self.store.list::<FunctionDef>(Table::Functions)? {
+            if let Ok(stmts) = weir_sql::parse_statements(&f.statement) {
+                if let Some(Statement::CreateFunction(c)) = stmts.first() {
+                    options = options.with_function(c);
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    /// Hands the stored functions to the registry (their programs start at the first call).
+    fn load_functions(&self) -> Result<(), StoreError> {
+        let configs = self
+            .store
+            .list::<FunctionDef>(Table::Functions)?
+            .into_iter()
+            .map(|(_, f)| UdfProcessConfig {
+                name: f.name,
+                command: f.command,
+                timeout: std::time::Duration::from_nanos(f.timeout_ns),
+            })
+            .collect();
+        self.udfs.set(configs);
+        Ok(())
+    }
+
+    fn create_function(
+        &self,
+        index: usize,
+        stmt: &Statement,
+        f: &weir_sql::ast::CreateFunction,
+    ) -> Result<Value, ExecError> {
+        let invalid = |reason: String| ExecError::Invalid { index, reason };
+        let mut timeout = UDF_TIMEOUT;
+        for (k, v) in &f.options {
+            match (k.as_str(), v) {
+                ("timeout", OptionValue::Duration(d)) => {
+                    timeout = d.to_std().filter(|t| !t.is_zero()).ok_or_else(|| {
+                        invalid(format!(
+                            "function {}: timeout must be positive, got {d}",
+                            f.name
+                        ))
+                    })?;
+                }
+                ("timeout", other) => {
+                    return Err(invalid(format!(
+                        "function {}: timeout must be a duration such as 10s, got {other}",
+                        f.name
+                    )))
+                }
+                (other, _) => {
+                    return Err(invalid(format!(
+                        "function {}: unknown option {other:?} (known: timeout)",
+                        f.name
+                    )))
+                }
+            }
+        }
+        if f.command.trim().is_empty() {
+            return Err(invalid(format!(
+                "function {}: the command is empty",
+                f.name
+            )));
+        }
+        let existing: Option<FunctionDef> = self.store.get(Table::Functions, &f.name)?;
+        if existing.is_some() && !f.or_replace {
+            return Err(ExecError::Conflict {
+                index,
+                reason: format!(
+                    "function {:?} already exists (use CREATE OR REPLACE FUNCTION)",
+                    f.name
+                ),
+            });
+        }
+        let now = now_rfc3339();
+        let def = FunctionDef {
+            name: f.name.clone(),
+            language: "process".into(),
+            command: f.command.clone(),
+            timeout_ns: u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX),
+            statement: stmt.to_string(),
+            created: existing
+                .as_ref()
+                .map_or_else(|| now.clone(), |e| e.created.clone()),
+            modified: now,
+        };
+        self.store.put(Table::Functions, &f.name, &def)?;
+        self.load_functions()?;
+        tracing::info!(function = %f.name, command = %f.command, "function created");
+        Ok(
+            json!({ if existing.is_some() { "replaced" } else { "created" }: f.name, "kind": "function" }),
+        )
+    }
+
+    /// Drops a function no stored task calls.
+    fn drop_function(&self, index: usize, name: &str, if_exists: bool) -> Result<Value, ExecError> {
+        let existing: Option<FunctionDef> = self.store.get(Table::Functions, name)?;
+        if existing.is_none() {
+            return if if_exists {
+                Ok(json!({ "dropped": Value::Null }))
+            } else {
+                Err(ExecError::NotFound {
+                    what: "function",
+                    name: name.to_string(),
+                })
+            };
+        }
+        // A task calls it when its statement no longer parses without it.
+        let mut without = self.parse_options()?;
+        without.functions.remove(name);
+        let users: Vec<String> = self
+            .store
+            .list::<TaskDef>(Table::Tasks)?
+            .into_iter()
+            .filter(|(_, d)| weir_sql::parse_statements_with(&d.statement, &without).is_err())
+            .map(|(n, _)| n)
+            .collect();
+        if !users.is_empty() {
+            return Err(ExecError::Invalid {
+                index,
+                reason: format!(
+                    "function {name} is called by {}; drop or replace them first",
+                    users.join(", ")
+                ),
+            });
+        }
+        self.store.delete(Table::Functions, name)?;
+        self.load_functions()?;
+        Ok(json!({ "dropped": name, "kind": "function" }))
     }
 }
 

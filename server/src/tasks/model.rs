@@ -81,6 +81,22 @@ pub struct HandlerDef {
     pub modified: String,
 }
 
+/// A stored user-defined function (`CREATE FUNCTION`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionDef {
+    pub name: String,
+    /// `process`.
+    pub language: String,
+    /// The command line weir starts.
+    pub command: String,
+    /// How long one call may take, ns.
+    pub timeout_ns: u64,
+    /// The full statement: its signature is what statements calling it are checked against.
+    pub statement: String,
+    pub created: String,
+    pub modified: String,
+}
+
 /// Counters of one task, shared with its runtime.
 #[derive(Debug, Default)]
 pub struct TaskStats {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use weir_engine::router::Router;
 use weir_engine::store::Store;
+use weir_engine::udf::UdfRuntime;
 use weir_sql::Statement;
 
 use super::model::{TaskDef, TaskStats};
@@ -33,6 +34,20 @@ pub struct StartContext {
     pub stats: Arc<TaskStats>,
     /// Where a task records what it needs to resume (checkpoints).
     pub store: Arc<Store>,
+    /// The user-defined functions a task's SELECT may call.
+    pub udfs: Arc<dyn UdfRuntime>,
+    /// Their signatures.
+    pub functions: weir_sql::Functions,
+}
+
+impl StartContext {
+    /// The functions as the planner takes them.
+    pub fn planner_udfs(&self) -> weir_sql::cq::Udfs {
+        weir_sql::cq::Udfs {
+            signatures: self.functions.clone(),
+            runtime: Some(Arc::clone(&self.udfs)),
+        }
+    }
 }
 
 /// Starts tasks of one kind.

@@ -74,6 +74,11 @@ pub trait StreamTask: Send + 'static {
     ) -> impl Future<Output = Result<u64, String>> + Send;
     /// The state to store.
     fn snapshot(&self) -> Result<Snapshot, String>;
+    /// Whether closing windows may block (it calls user-defined functions, programs that
+    /// answer within their timeout): then the loop closes them off the async workers.
+    fn blocking(&self) -> bool {
+        false
+    }
     /// Makes everything emitted so far durable; runs on a blocking thread before the state
     /// that covers it is stored.
     fn durable(&self) -> Box<dyn FnOnce() -> Result<(), String> + Send> {
@@ -293,7 +298,11 @@ pub async fn run<T: StreamTask>(
             progress.dirty = true;
             progress.emit(&mut task, folded, &mut emit_stop).await;
         }
-        let folded = task.close();
+        let folded = if task.blocking() {
+            tokio::task::block_in_place(|| task.close())
+        } else {
+            task.close()
+        };
         progress.emit(&mut task, folded, &mut emit_stop).await;
     }
     progress.checkpoint(&task).await;

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use datafusion::arrow::record_batch::RecordBatch;
 use weir_engine::clock::SharedClock;
 
-use crate::cq::{plan_derived, CheckpointError, CqPlan, CqSettings, CqState, Output};
+use crate::cq::{plan_derived, CheckpointError, CqPlan, CqSettings, CqState, Output, Udfs};
 use crate::Statement;
 
 use super::{rows_from_lines, AlertRules, AlertStates, Evaluated};
 
 /// Plans a stream alert (`CREATE ALERT` without `EVERY`/`CRON`): its rules and the
 /// continuous query that produces its rows.
-pub fn plan_stream(stmt: &Statement) -> Result<(AlertRules, CqPlan), String> {
+pub fn plan_stream(stmt: &Statement, udfs: &Udfs) -> Result<(AlertRules, CqPlan), String> {
     let Statement::CreateAlert(a) = stmt else {
         return Err("not a CREATE ALERT statement".to_string());
     };
@@ -23,7 +23,7 @@ pub fn plan_stream(stmt: &Statement) -> Result<(AlertRules, CqPlan), String> {
         ));
     }
     let rules = AlertRules::new(a).map_err(|e| e.to_string())?;
-    let plan = plan_derived(&a.name, &a.database, &a.select)
+    let plan = plan_derived(&a.name, &a.database, &a.select, udfs)
         .map_err(|e| e.to_string().replacen("continuous query", "alert", 1))?;
     Ok((rules, plan))
 }
@@ -117,6 +117,11 @@ impl StreamAlert {
         self.cq.restore(bytes)?;
         self.states = states;
         Ok(())
+    }
+
+    /// Whether closing windows calls user-defined functions (and may block).
+    pub fn calls_udfs(&self) -> bool {
+        self.cq.calls_udfs()
     }
 
     /// Open windows and known series.

@@ -5,11 +5,16 @@
 use crate::ast::{CreateContinuousQuery, Select, Target, TargetMeasurement};
 use crate::Statement;
 
-use super::{plan, CqError, CqPlan};
+use super::{plan_with, CqError, CqPlan, Udfs};
 
 /// Plans `select` of task `name` on `database` as a continuous query. A SELECT with `INTO`
 /// keeps it (an archive may name its output measurement).
-pub fn plan_derived(name: &str, database: &str, select: &Select) -> Result<CqPlan, CqError> {
+pub fn plan_derived(
+    name: &str,
+    database: &str,
+    select: &Select,
+    udfs: &Udfs,
+) -> Result<CqPlan, CqError> {
     let mut select = select.clone();
     if select.target.is_none() {
         select.target = Some(Target {
@@ -18,11 +23,14 @@ pub fn plan_derived(name: &str, database: &str, select: &Select) -> Result<CqPla
             measurement: TargetMeasurement::Source,
         });
     }
-    plan(&Statement::CreateContinuousQuery(CreateContinuousQuery {
-        or_replace: false,
-        name: name.to_string(),
-        database: database.to_string(),
-        resample: None,
-        select,
-    }))
+    plan_with(
+        &Statement::CreateContinuousQuery(CreateContinuousQuery {
+            or_replace: false,
+            name: name.to_string(),
+            database: database.to_string(),
+            resample: None,
+            select,
+        }),
+        udfs,
+    )
 }

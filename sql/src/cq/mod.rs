@@ -37,7 +37,7 @@ pub use batch::{
 };
 pub use derived::plan_derived;
 pub(crate) use expr::binary;
-pub use plan::{plan, CqPlan};
+pub use plan::{plan, plan_with, CqPlan, Udfs};
 pub use snapshot::CheckpointError;
 
 /// Why a continuous query cannot run.
@@ -150,6 +150,12 @@ impl CqState {
     /// The plan this state runs.
     pub fn plan(&self) -> &CqPlan {
         &self.plan
+    }
+
+    /// Whether closing windows calls user-defined functions (programs: it may block for up
+    /// to their timeout, so async callers close on a blocking-capable thread).
+    pub fn calls_udfs(&self) -> bool {
+        self.plan.calls_udfs()
     }
 
     /// Folds one routed batch of a source measurement into the state.

@@ -4,6 +4,7 @@
 //! naming the feature; evaluating a window or a point never fails afterwards.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::ast::{
     BinaryOp, Dimension, Expr, Fill, MeasurementName, Source, TargetMeasurement, VarType, Wildcard,
@@ -247,8 +248,32 @@ fn fill_name(f: Fill) -> String {
     }
 }
 
+impl CqPlan {
+    /// Whether any aggregate is a user-defined function.
+    pub fn calls_udfs(&self) -> bool {
+        match &self.kind {
+            Kind::Windowed(w) => w.aggs.iter().any(|a| a.spec.is_udf()),
+            Kind::PerPoint(_) => false,
+        }
+    }
+}
+
+/// The user-defined functions a query may call, and where they run.
+#[derive(Debug, Clone, Default)]
+pub struct Udfs {
+    /// Their signatures (what the statement was parsed with).
+    pub signatures: crate::Functions,
+    /// Where calls go; `None` refuses calls of user-defined functions.
+    pub runtime: Option<Arc<dyn weir_engine::udf::UdfRuntime>>,
+}
+
 /// Validates `stmt`, a `CREATE CONTINUOUS QUERY`, into a plan.
 pub fn plan(stmt: &Statement) -> Result<CqPlan, CqError> {
+    plan_with(stmt, &Udfs::default())
+}
+
+/// [`plan`] for a query that may call user-defined functions.
+pub fn plan_with(stmt: &Statement, udfs: &Udfs) -> Result<CqPlan, CqError> {
     let Statement::CreateContinuousQuery(cq) = stmt else {
         return Err(CqError::invalid(
             "?",
@@ -341,9 +366,10 @@ pub fn plan(stmt: &Statement) -> Result<CqPlan, CqError> {
                 interval,
                 offset.map_or(0, |o| o.as_nanos()),
                 resample,
+                udfs,
             )?)
         }
-        None => Kind::PerPoint(plan_per_point(name, s)?),
+        None => Kind::PerPoint(plan_per_point(name, s, udfs)?),
     };
     Ok(CqPlan {
         name: name.to_string(),
@@ -453,6 +479,7 @@ impl Names {
 
 struct Compiler<'a> {
     name: &'a str,
+    udfs: &'a Udfs,
     interval: Option<i64>,
     aggs: Vec<AggCall>,
     transforms: Vec<TransformSpec>,
@@ -460,7 +487,53 @@ struct Compiler<'a> {
 
 impl Compiler<'_> {
     fn kind_of(&self, call: &str) -> Option<FunctionKind> {
-        lookup(call).map(|f| f.kind)
+        lookup(call).map(|f| f.kind).or_else(|| {
+            // A user-defined function is an aggregate over each window and group.
+            self.udfs
+                .signatures
+                .contains_key(call)
+                .then_some(FunctionKind::Aggregate)
+        })
+    }
+
+    /// The spec of a call of user-defined function `call` (its arguments were checked
+    /// against the signature when the statement was parsed).
+    fn udf_spec(
+        &self,
+        call: &crate::ast::Call,
+        extra: &[Expr],
+        interval: i64,
+    ) -> Result<AggSpec, CqError> {
+        let name = self.name;
+        let sig = self.udfs.signatures.get(&call.name).ok_or_else(|| {
+            CqError::invalid(name, format!("the function {}() is not defined", call.name))
+        })?;
+        let runtime = self.udfs.runtime.clone().ok_or_else(|| {
+            CqError::unsupported(
+                name,
+                format!("the user-defined function {}() here", call.name),
+            )
+        })?;
+        let args = extra
+            .iter()
+            .map(|e| {
+                crate::eval::arg_json(e).ok_or_else(|| {
+                    CqError::invalid(
+                        name,
+                        format!("{}(): argument {e} must be a literal", call.name),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AggSpec::udf(
+            crate::eval::UdfSpec {
+                name: call.name.clone(),
+                args,
+                returns: sig.returns,
+                runtime,
+            },
+            interval,
+        ))
     }
 
     /// Compiles one SELECT expression. `in_agg` is true inside a transformation's argument.
@@ -510,57 +583,69 @@ impl Compiler<'_> {
                 }
                 Ok(OutExpr::Field(v.name.clone()))
             }
-            Expr::Call(call) => match self.kind_of(&call.name) {
-                Some(FunctionKind::Math) => {
-                    let args = call
-                        .args
-                        .iter()
-                        .map(|a| self.compile(a))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok(OutExpr::Math(call.name.clone(), args))
-                }
-                Some(FunctionKind::Aggregate | FunctionKind::Selector) => {
-                    let Some(interval) = self.interval else {
-                        return Err(CqError::invalid(
-                            name,
-                            format!(
-                                "{}() needs GROUP BY time() in a continuous query",
-                                call.name
-                            ),
-                        ));
-                    };
-                    let (first, extra) = call.args.split_first().ok_or_else(|| {
-                        CqError::invalid(name, format!("{}() needs a field", call.name))
-                    })?;
-                    let field = match first {
-                        Expr::VarRef(v)
-                            if v.data_type != Some(VarType::Tag) && v.name != TIME_COLUMN =>
-                        {
-                            FieldSel::Name(v.name.clone())
-                        }
-                        Expr::Wildcard(Wildcard::All | Wildcard::Fields) => FieldSel::All,
-                        Expr::Regex(re) => {
-                            FieldSel::Regex(re.compile().map_err(|e| {
-                                CqError::invalid(name, format!("invalid regex: {e}"))
-                            })?)
-                        }
-                        other => {
-                            return Err(CqError::unsupported(
+            Expr::Call(call) => {
+                match self.kind_of(&call.name) {
+                    Some(FunctionKind::Math) => {
+                        let args = call
+                            .args
+                            .iter()
+                            .map(|a| self.compile(a))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok(OutExpr::Math(call.name.clone(), args))
+                    }
+                    Some(FunctionKind::Aggregate | FunctionKind::Selector) => {
+                        let Some(interval) = self.interval else {
+                            return Err(CqError::invalid(
                                 name,
-                                format!("{}({other}) (the argument must be a field)", call.name),
-                            ))
-                        }
-                    };
-                    let spec = AggSpec::new(&call.name, extra, interval)
-                        .map_err(|e| CqError::invalid(name, e))?;
-                    self.aggs.push(AggCall { spec, field });
-                    Ok(OutExpr::Agg(self.aggs.len() - 1))
-                }
-                Some(FunctionKind::Transformation | FunctionKind::TechnicalAnalysis) => {
-                    let (first, extra) = call.args.split_first().ok_or_else(|| {
-                        CqError::invalid(name, format!("{}() needs an argument", call.name))
-                    })?;
-                    let inner = match (self.interval, first) {
+                                format!(
+                                    "{}() needs GROUP BY time() in a continuous query",
+                                    call.name
+                                ),
+                            ));
+                        };
+                        let (first, extra) = call.args.split_first().ok_or_else(|| {
+                            CqError::invalid(name, format!("{}() needs a field", call.name))
+                        })?;
+                        let field = match first {
+                            Expr::VarRef(v)
+                                if v.data_type != Some(VarType::Tag) && v.name != TIME_COLUMN =>
+                            {
+                                FieldSel::Name(v.name.clone())
+                            }
+                            Expr::Wildcard(Wildcard::All | Wildcard::Fields) => FieldSel::All,
+                            Expr::Regex(re) => FieldSel::Regex(re.compile().map_err(|e| {
+                                CqError::invalid(name, format!("invalid regex: {e}"))
+                            })?),
+                            other => {
+                                return Err(CqError::unsupported(
+                                    name,
+                                    format!(
+                                        "{}({other}) (the argument must be a field)",
+                                        call.name
+                                    ),
+                                ))
+                            }
+                        };
+                        let spec = if lookup(&call.name).is_none() {
+                            if !matches!(field, FieldSel::Name(_)) {
+                                return Err(CqError::unsupported(
+                                name,
+                                format!("{}() of a wildcard (a user-defined function reads one field)", call.name),
+                            ));
+                            }
+                            self.udf_spec(call, extra, interval)?
+                        } else {
+                            AggSpec::new(&call.name, extra, interval)
+                                .map_err(|e| CqError::invalid(name, e))?
+                        };
+                        self.aggs.push(AggCall { spec, field });
+                        Ok(OutExpr::Agg(self.aggs.len() - 1))
+                    }
+                    Some(FunctionKind::Transformation | FunctionKind::TechnicalAnalysis) => {
+                        let (first, extra) = call.args.split_first().ok_or_else(|| {
+                            CqError::invalid(name, format!("{}() needs an argument", call.name))
+                        })?;
+                        let inner = match (self.interval, first) {
                         (Some(_), Expr::Call(c))
                             if matches!(
                                 self.kind_of(&c.name),
@@ -591,34 +676,35 @@ impl Compiler<'_> {
                             ))
                         }
                     };
-                    if let OutExpr::Agg(i) = inner {
-                        if matches!(self.aggs[i].field, FieldSel::All | FieldSel::Regex(_)) {
-                            return Err(CqError::unsupported(
-                                name,
-                                format!("{}() of a wildcard aggregate", call.name),
-                            ));
+                        if let OutExpr::Agg(i) = inner {
+                            if matches!(self.aggs[i].field, FieldSel::All | FieldSel::Regex(_)) {
+                                return Err(CqError::unsupported(
+                                    name,
+                                    format!("{}() of a wildcard aggregate", call.name),
+                                ));
+                            }
                         }
+                        let spec = TransformSpec::new(&call.name, extra, self.interval)
+                            .map_err(|e| CqError::invalid(name, e))?;
+                        self.transforms.push(spec);
+                        Ok(OutExpr::Transform(
+                            self.transforms.len() - 1,
+                            Box::new(inner),
+                        ))
                     }
-                    let spec = TransformSpec::new(&call.name, extra, self.interval)
-                        .map_err(|e| CqError::invalid(name, e))?;
-                    self.transforms.push(spec);
-                    Ok(OutExpr::Transform(
-                        self.transforms.len() - 1,
-                        Box::new(inner),
-                    ))
+                    Some(FunctionKind::Predictor) => Err(CqError::unsupported(
+                        name,
+                        format!(
+                            "{}() (a forecast needs the whole time range: run it as a BATCH QUERY)",
+                            call.name
+                        ),
+                    )),
+                    None => Err(CqError::unsupported(
+                        name,
+                        format!("the function {}()", call.name),
+                    )),
                 }
-                Some(FunctionKind::Predictor) => Err(CqError::unsupported(
-                    name,
-                    format!(
-                        "{}() (a forecast needs the whole time range: run it as a BATCH QUERY)",
-                        call.name
-                    ),
-                )),
-                None => Err(CqError::unsupported(
-                    name,
-                    format!("the function {}()", call.name),
-                )),
-            },
+            }
             Expr::Wildcard(_) => Err(CqError::unsupported(
                 name,
                 "a wildcard inside an expression",
@@ -635,9 +721,11 @@ fn plan_windowed(
     interval: i64,
     offset: i64,
     resample: Option<ResamplePlan>,
+    udfs: &Udfs,
 ) -> Result<WindowedPlan, CqError> {
     let mut c = Compiler {
         name,
+        udfs,
         interval: Some(interval),
         aggs: Vec::new(),
         transforms: Vec::new(),
@@ -748,9 +836,10 @@ fn contains_agg(e: &OutExpr) -> bool {
     }
 }
 
-fn plan_per_point(name: &str, s: &crate::Select) -> Result<PointPlan, CqError> {
+fn plan_per_point(name: &str, s: &crate::Select, udfs: &Udfs) -> Result<PointPlan, CqError> {
     let mut c = Compiler {
         name,
+        udfs,
         interval: None,
         aggs: Vec::new(),
         transforms: Vec::new(),

@@ -495,7 +495,7 @@ impl Windowed {
             let accs = data.get(&key);
             if w.multi_row {
                 if let Some(AggState::One(acc)) = accs.and_then(|a| a.first()) {
-                    let rows = acc.finish(&w.aggs[0].spec, s);
+                    let rows = acc.finish_in_group(&w.aggs[0].spec, s, &key.tags);
                     let measurement = target(plan, &key);
                     for (t, v) in rows {
                         let name = w.outputs[0].name.as_str();
@@ -527,9 +527,12 @@ impl Windowed {
                                     .map(|r| r.1),
                             )
                         }
-                        AggState::One(acc) => {
-                            AggVal::One(acc.finish(&call.spec, s).into_iter().next().map(|r| r.1))
-                        }
+                        AggState::One(acc) => AggVal::One(
+                            acc.finish_in_group(&call.spec, s, &key.tags)
+                                .into_iter()
+                                .next()
+                                .map(|r| r.1),
+                        ),
                         AggState::PerField(map) => AggVal::PerField(
                             map.iter()
                                 .filter_map(|(f, acc)| {

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use super::udf::UdfSpec;
 use super::value::{duration_arg, int_arg, num_arg, value_cmp, EvalError, Input, Num, Value};
 use crate::ast::Expr;
 
@@ -27,6 +28,8 @@ enum Kind {
     Sample(usize),
     Top(usize),
     Bottom(usize),
+    /// A user-defined function (see [`AggSpec::udf`]).
+    Udf,
 }
 
 /// A validated aggregate or selector call: `name(field, extra literal args...)`.
@@ -38,6 +41,8 @@ pub struct AggSpec {
     name: &'static str,
     /// GROUP BY time interval, ns (0 = none).
     interval: i64,
+    /// The function, for [`Kind::Udf`].
+    udf: Option<std::sync::Arc<UdfSpec>>,
 }
 
 const NAMES: &[&str] = &[
@@ -137,12 +142,31 @@ impl AggSpec {
             kind,
             name: static_name,
             interval,
+            udf: None,
         })
+    }
+
+    /// A call of a user-defined function, an aggregate over each window and group.
+    pub fn udf(spec: UdfSpec, interval: i64) -> AggSpec {
+        AggSpec {
+            kind: Kind::Udf,
+            name: "udf",
+            interval,
+            udf: Some(std::sync::Arc::new(spec)),
+        }
+    }
+
+    /// Whether finishing a window calls out to a user-defined function (and may block).
+    pub fn is_udf(&self) -> bool {
+        self.kind == Kind::Udf
     }
 
     /// The function's lower-case name.
     pub fn name(&self) -> &str {
-        self.name
+        match &self.udf {
+            Some(u) => &u.name,
+            None => self.name,
+        }
     }
 
     /// Whether the function can return several rows per window.
@@ -204,6 +228,7 @@ fn accepts_any(kind: Kind) -> bool {
             | Kind::First
             | Kind::Last
             | Kind::Sample(_)
+            | Kind::Udf
             // Booleans only; strings are dropped in add().
             | Kind::Min
             | Kind::Max
@@ -331,6 +356,25 @@ impl Acc {
     /// returns them for `SELECT f(x) ... GROUP BY time(interval)`:
     /// (timestamp, value). Empty or all-incompatible input gives none.
     pub fn finish(&self, spec: &AggSpec, start: i64) -> Vec<(i64, Value)> {
+        self.finish_in_group(spec, start, &[])
+    }
+
+    /// As [`Acc::finish`], for the group with `tags` (what a user-defined function is told).
+    pub fn finish_in_group(
+        &self,
+        spec: &AggSpec,
+        start: i64,
+        tags: &[(String, String)],
+    ) -> Vec<(i64, Value)> {
+        if let (Some(udf), State::Points(points)) = (&spec.udf, &self.0) {
+            if points.is_empty() {
+                return Vec::new();
+            }
+            let window = (start, start.saturating_add(spec.interval));
+            return super::udf::evaluate(udf, window, tags, points)
+                .map(|v| vec![(start, v)])
+                .unwrap_or_default();
+        }
         let one = |v: Option<Value>| v.map(|v| vec![(start, v)]).unwrap_or_default();
         match &self.0 {
             State::Count(n) => {

@@ -12,11 +12,14 @@ mod aggregate;
 mod math;
 mod ta;
 mod transform;
+mod udf;
 mod value;
 
 pub use aggregate::{Acc, AggSpec};
 pub use math::math;
 pub use transform::{Transform, TransformSpec};
+pub(crate) use udf::arg_json;
+pub use udf::UdfSpec;
 pub use value::{EvalError, Input, Value};
 
 #[cfg(test)]
