@@ -119,9 +119,16 @@ impl HttpKind for Alerta {
             body.insert("attributes".into(), Value::Object(attrs));
         }
         body.insert("timeout".into(), json!(self.timeout.as_secs()));
-        let tags: Vec<String> = ev.data.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tags: Vec<String> = ev
+            .data
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         body.insert("tags".into(), json!(tags));
-        Ok(Request::json(self.url.clone(), Value::Object(body))
-            .header("Authorization", format!("{} {}", self.token_prefix, self.token)))
+        Ok(Request::json(self.url.clone(), Value::Object(body)).header(
+            "Authorization",
+            format!("{} {}", self.token_prefix, self.token),
+        ))
     }
 }

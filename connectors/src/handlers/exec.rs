@@ -59,8 +59,14 @@ fn run(prog: &str, args: &[String], timeout: Duration, input: Vec<u8>) -> Result
     }
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let outputs = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ];
     let readers = outputs.iter().flatten().count();
     for mut r in outputs.into_iter().flatten() {

@@ -21,7 +21,9 @@ impl HipChat {
         let token = o.string_or("token", "")?;
         let path = url.path().trim_end_matches('/').to_string();
         url.set_path(&format!("{path}/{room}/notification"));
-        url.query_pairs_mut().clear().append_pair("auth_token", &token);
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("auth_token", &token);
         Ok(HipChat { url })
     }
 }

@@ -18,9 +18,9 @@ pub(crate) struct Request {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Body {
-    /// `Content-Type: application/json`; the text ends with a newline, as Go's
-    /// `json.Encoder` writes it.
-    Json(Value),
+    /// `Content-Type: application/json`; with `newline` the text ends with one, as Go's
+    /// `json.Encoder` writes it (`json.Marshal` does not).
+    Json { value: Value, newline: bool },
     /// `Content-Type: application/x-www-form-urlencoded`, keys sorted as Go's
     /// `url.Values.Encode` sorts them.
     Form(Vec<(String, String)>),
@@ -31,7 +31,10 @@ impl Request {
         Request {
             url,
             headers: Vec::new(),
-            body: Body::Json(body),
+            body: Body::Json {
+                value: body,
+                newline: true,
+            },
             basic_auth: None,
             timeout: None,
         }
@@ -69,9 +72,11 @@ pub(crate) async fn send(client: &reqwest::Client, req: Request) -> Result<(), F
         b = b.header(k.as_str(), v.as_str());
     }
     match req.body {
-        Body::Json(v) => {
-            let mut bytes = serde_json::to_vec(&v).unwrap_or_default();
-            bytes.push(b'\n');
+        Body::Json { value, newline } => {
+            let mut bytes = serde_json::to_vec(&value).unwrap_or_default();
+            if newline {
+                bytes.push(b'\n');
+            }
             if !has_ct {
                 b = b.header("Content-Type", "application/json");
             }

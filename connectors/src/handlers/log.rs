@@ -25,7 +25,10 @@ impl Log {
         if !path.is_absolute() {
             return Err(o.invalid(
                 "path",
-                format!("log path must be absolute: {} is not absolute", path.display()),
+                format!(
+                    "log path must be absolute: {} is not absolute",
+                    path.display()
+                ),
             ));
         }
         // Octal digits, as in `mode = '0644'` (a number is read as the same digits).
@@ -36,7 +39,9 @@ impl Log {
                 u32::from_str_radix(digits, 8)
                     .ok()
                     .filter(|m| *m <= 0o7777)
-                    .ok_or_else(|| o.invalid("mode", format!("'{m}' is not an octal file mode like 0644")))?
+                    .ok_or_else(|| {
+                        o.invalid("mode", format!("'{m}' is not an octal file mode like 0644"))
+                    })?
             }
         };
         if mode & 0o200 == 0 {

@@ -90,7 +90,9 @@ pub enum HandlerError {
         kind: &'static str,
         option: String,
     },
-    #[error("handler {handler}: unknown option '{option}' for kind {kind}; known options: {known}")]
+    #[error(
+        "handler {handler}: unknown option '{option}' for kind {kind}; known options: {known}"
+    )]
     UnknownOption {
         handler: String,
         kind: &'static str,
@@ -112,7 +114,9 @@ pub enum HandlerError {
         option: String,
         reason: String,
     },
-    #[error("handler {handler}: option '{option}' of kind {kind} is not a valid URL '{url}': {reason}")]
+    #[error(
+        "handler {handler}: option '{option}' of kind {kind} is not a valid URL '{url}': {reason}"
+    )]
     BadUrl {
         handler: String,
         kind: &'static str,

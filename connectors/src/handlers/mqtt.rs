@@ -104,7 +104,12 @@ impl Mqtt {
         }
         match body[1] {
             0 => {}
-            3 => return Err(Failure::retry(format!("mqtt {}: server unavailable", self.addr))),
+            3 => {
+                return Err(Failure::retry(format!(
+                    "mqtt {}: server unavailable",
+                    self.addr
+                )))
+            }
             code => {
                 let why = match code {
                     1 => "unacceptable protocol version",
@@ -200,7 +205,13 @@ pub(crate) fn connect_packet(client_id: &str, username: &str, password: &str) ->
     out
 }
 
-pub(crate) fn publish_packet(topic: &str, payload: &[u8], qos: u8, retain: bool, id: u16) -> Vec<u8> {
+pub(crate) fn publish_packet(
+    topic: &str,
+    payload: &[u8],
+    qos: u8,
+    retain: bool,
+    id: u16,
+) -> Vec<u8> {
     let mut body = Vec::new();
     string(&mut body, topic.as_bytes());
     if qos > 0 {

@@ -142,11 +142,9 @@ impl Opts {
                 Some(s) if s >= 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
                 _ => Err(self.invalid(key, format!("{n} is not a duration"))),
             },
-            Some(Value::String(s)) => humantime::parse_duration(s.trim())
-                .map(Some)
-                .map_err(|e| {
-                    self.invalid(key, format!("'{s}' is not a duration like 10s or 1m ({e})"))
-                }),
+            Some(Value::String(s)) => humantime::parse_duration(s.trim()).map(Some).map_err(|e| {
+                self.invalid(key, format!("'{s}' is not a duration like 10s or 1m ({e})"))
+            }),
             Some(v) => Err(self.wrong(key, "a duration", v)),
         }
     }
@@ -191,7 +189,11 @@ impl Opts {
     }
 
     /// A URL (http or https) that parses.
-    pub(crate) fn url(&self, key: &str, default: Option<&str>) -> Result<reqwest::Url, HandlerError> {
+    pub(crate) fn url(
+        &self,
+        key: &str,
+        default: Option<&str>,
+    ) -> Result<reqwest::Url, HandlerError> {
         let text = match (self.string(key)?, default) {
             (Some(s), _) if !s.is_empty() => s,
             (_, Some(d)) => d.to_string(),

@@ -69,7 +69,11 @@ impl HttpKind for Pushover {
             ("message".to_string(), ev.message.clone()),
             ("priority".to_string(), priority(ev.level).to_string()),
         ];
-        form.extend(self.optional.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        form.extend(
+            self.optional
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone())),
+        );
         Ok(Request {
             url: self.api_url.clone(),
             headers: Vec::new(),

@@ -7,7 +7,14 @@ use super::http::Request;
 use super::opts::Opts;
 use super::{Failure, HandlerError, HttpKind};
 
-const OPTIONS: &[&str] = &["url", "token", "channel", "username", "icon_emoji", "workspace"];
+const OPTIONS: &[&str] = &[
+    "url",
+    "token",
+    "channel",
+    "username",
+    "icon_emoji",
+    "workspace",
+];
 /// The URL for a token (new-style Slack apps); webhooks have their own URL.
 const POST_MESSAGE_URL: &str = "https://slack.com/api/chat.postMessage";
 
@@ -23,7 +30,11 @@ impl Slack {
     pub(crate) fn new(name: &str, o: &Map<String, Value>) -> Result<Slack, HandlerError> {
         let o = Opts::new(name, "slack", o, OPTIONS)?;
         let token = o.string_or("token", "")?;
-        let default = if token.is_empty() { None } else { Some(POST_MESSAGE_URL) };
+        let default = if token.is_empty() {
+            None
+        } else {
+            Some(POST_MESSAGE_URL)
+        };
         Ok(Slack {
             url: o.url("url", default)?,
             token,

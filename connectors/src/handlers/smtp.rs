@@ -91,7 +91,9 @@ impl Smtp {
     }
 
     pub(crate) async fn send(&self, ev: &Event) -> Result<(), Failure> {
-        let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S +0000").to_string();
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S +0000")
+            .to_string();
         let msg = self.message(ev, &date);
         match tokio::time::timeout(self.timeout, self.session(&msg)).await {
             Ok(r) => r,
@@ -118,7 +120,8 @@ impl Smtp {
                 .encode(format!("\0{}\0{}", self.username, self.password));
             s.expect(Some(format!("AUTH PLAIN {token}")), 235).await?;
         }
-        s.expect(Some(format!("MAIL FROM:<{}>", self.from)), 250).await?;
+        s.expect(Some(format!("MAIL FROM:<{}>", self.from)), 250)
+            .await?;
         for to in &self.to {
             s.expect(Some(format!("RCPT TO:<{to}>")), 250).await?;
         }
@@ -187,7 +190,13 @@ impl Session {
         }
         let what = cmd
             .as_deref()
-            .map(|c| if c.starts_with("AUTH") { "AUTH PLAIN" } else { c })
+            .map(|c| {
+                if c.starts_with("AUTH") {
+                    "AUTH PLAIN"
+                } else {
+                    c
+                }
+            })
             .unwrap_or("greeting");
         let message = format!("smtp {}: {what}: {}", self.server, reply.trim());
         if (400..500).contains(&got) {

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use weir_engine::alert::{Event, Level};
 
-use super::http::Request;
+use super::http::{Body, Request};
 use super::opts::Opts;
 use super::{Failure, HandlerError, HttpKind};
 
@@ -18,7 +18,11 @@ pub(crate) struct Teams {
 impl Teams {
     pub(crate) fn new(name: &str, o: &Map<String, Value>) -> Result<Teams, HandlerError> {
         let o = Opts::new(name, "teams", o, OPTIONS)?;
-        let key = if o.has("channel_url") { "channel_url" } else { "url" };
+        let key = if o.has("channel_url") {
+            "channel_url"
+        } else {
+            "url"
+        };
         let url = if o.has(key) {
             o.url(key, None)?
         } else {
@@ -61,6 +65,15 @@ impl HttpKind for Teams {
             "summary": format!("{}...", &summary[..cut]),
             "themeColor": color,
         });
-        Ok(Request::json(self.url.clone(), body))
+        let mut r = Request::json(self.url.clone(), body);
+        // Kapacitor's Teams handler uses json.Marshal: no trailing newline.
+        r.body = Body::Json {
+            value: match r.body {
+                Body::Json { value, .. } => value,
+                Body::Form(_) => Value::Null,
+            },
+            newline: false,
+        };
+        Ok(r)
     }
 }

@@ -37,7 +37,11 @@ impl Template {
             let end = after
                 .find("}}")
                 .ok_or_else(|| format!("unclosed '{{{{' in template '{text}'"))?;
-            let action = after[..end].trim().trim_start_matches('-').trim_end_matches('-').trim();
+            let action = after[..end]
+                .trim()
+                .trim_start_matches('-')
+                .trim_end_matches('-')
+                .trim();
             parts.push(parse_action(action).ok_or_else(|| {
                 format!(
                     "unsupported template action '{{{{ {action} }}}}' in '{text}': use .ID, .Message, .Level, .Name, .TaskName, .Group, .Details, .Time, .Duration, index .Tags \"key\" or index .Fields \"key\""
@@ -122,7 +126,10 @@ fn field(ev: &Event, f: &str) -> String {
         "Group" => group(ev),
         "Details" => ev.details.clone(),
         "Time" => weir_engine::time_text::rfc3339_go(ev.time),
-        "Duration" => format!("{:?}", std::time::Duration::from_nanos(ev.duration.max(0) as u64)),
+        "Duration" => format!(
+            "{:?}",
+            std::time::Duration::from_nanos(ev.duration.max(0) as u64)
+        ),
         _ => String::new(),
     }
 }
