@@ -1132,10 +1132,14 @@ async fn connection_refused_is_retried_then_failed() {
     assert!(d.flush(Duration::from_secs(30)).await);
     let s = stats(&d, "hook");
     assert_eq!((s.sent, s.failed, s.retries), (0, 1, 2));
-    assert!(s
-        .last_error
-        .unwrap()
-        .starts_with(&format!("POST to http://127.0.0.1:{port} failed")));
+    let e = s.last_error.unwrap();
+    assert_eq!(
+        e,
+        format!(
+            "POST to http://127.0.0.1:{port} failed: error sending request: client error \
+             (Connect): tcp connect error: Connection refused (os error 111)"
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1402,4 +1406,39 @@ fn every_kind_validates_with_its_minimal_options() {
     for (kind, options) in minimal {
         validate(&spec("h", kind, options)).unwrap_or_else(|e| panic!("{kind}: {e}"));
     }
+}
+
+#[tokio::test]
+async fn https_urls_speak_tls() {
+    // A plain HTTP server behind an https URL: the TLS handshake fails (so TLS is there) and
+    // is retried like any connection error.
+    let srv = HttpServer::start(&[]).await;
+    let d = Dispatcher::new(DispatchConfig {
+        max_attempts: 2,
+        ..fast()
+    });
+    d.set_handlers(vec![spec(
+        "tls",
+        "slack",
+        json!({"url": format!("https://127.0.0.1:{}/services/T/B/X", srv.addr.port())}),
+    )]);
+    d.publish(&event());
+    assert!(d.flush(Duration::from_secs(30)).await);
+    let s = stats(&d, "tls");
+    assert_eq!((s.sent, s.failed, s.retries), (0, 1, 1));
+    let e = s.last_error.unwrap();
+    eprintln!("https error: {e}");
+    assert!(!e.contains("scheme"), "{e}");
+    assert!(srv.requests().is_empty());
+}
+
+#[test]
+fn set_handlers_outside_a_runtime_starts_nothing() {
+    let d = Dispatcher::new(DispatchConfig::default());
+    d.set_handlers(vec![spec(
+        "a",
+        "post",
+        json!({"url": "http://127.0.0.1:1/"}),
+    )]);
+    assert!(d.stats().is_empty());
 }

@@ -55,6 +55,21 @@ fn target(url: &reqwest::Url) -> String {
     }
 }
 
+/// An error with its causes (`error sending request: ... : Connection refused`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !text.contains(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Posts the request. 2xx is success; connection errors, timeouts, 408, 429 and 5xx are
 /// retried; any other status is a refusal, reported with the response body.
 pub(crate) async fn send(client: &reqwest::Client, req: Request) -> Result<(), Failure> {
@@ -90,7 +105,7 @@ pub(crate) async fn send(client: &reqwest::Client, req: Request) -> Result<(), F
     let resp = b
         .send()
         .await
-        .map_err(|e| Failure::retry(format!("POST to {to} failed: {}", e.without_url())))?;
+        .map_err(|e| Failure::retry(format!("POST to {to} failed: {}", chain(&e.without_url()))))?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());

@@ -310,7 +310,10 @@ impl Dispatcher {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("weir/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "alert handlers: HTTP client with defaults");
+                reqwest::Client::new()
+            });
         Dispatcher {
             config,
             client,
@@ -323,8 +326,15 @@ impl Dispatcher {
     /// queued events are dropped). Definitions that do not [`validate`] are skipped with an
     /// error logged (the server validates them at `CREATE HANDLER`).
     ///
-    /// Spawns the handlers' tasks on the current tokio runtime: call it inside one.
+    /// Spawns the handlers' tasks on the current tokio runtime: call it inside one (outside
+    /// a runtime no handler is started and an error is logged).
     pub fn set_handlers(&self, specs: Vec<HandlerSpec>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                "alert handlers not started: set_handlers called outside a tokio runtime"
+            );
+            return;
+        };
         let mut running = lock(&self.handlers);
         let mut next = BTreeMap::new();
         for spec in specs {
@@ -354,7 +364,7 @@ impl Dispatcher {
                 last_error: Mutex::new(None),
                 last_sent: Mutex::new(None),
             });
-            let task = tokio::spawn(run(
+            let task = rt.spawn(run(
                 Arc::clone(&slot),
                 handler,
                 self.client.clone(),
