@@ -21,9 +21,19 @@ if ! need_influxd && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
     echo "warning: could not install influxdb; tests that need influxd will fail" >&2
 fi
 
-# Python packages the compatibility tests use (Prometheus parser, Parquet readers, S3 server).
-PY_PKGS=(prometheus_client pyarrow duckdb pandas "moto[server]")
-if ! python3 -c "import prometheus_client, pyarrow, duckdb, pandas, moto" >/dev/null 2>&1 \
+# The MQTT broker and client the alert handler tests publish to and subscribe from.
+if { ! command -v mosquitto >/dev/null 2>&1 || ! command -v mosquitto_sub >/dev/null 2>&1; } && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
+  echo "installing mosquitto (Debian package) for the MQTT alert handler tests" >&2
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto mosquitto-clients >/dev/null 2>&1 || \
+    echo "warning: could not install mosquitto; the MQTT handler test will fail" >&2
+fi
+
+# Python packages the compatibility tests use (Prometheus parser, Parquet readers, S3 server,
+# the SMTP server the email alert handler test sends to).
+PY_PKGS=(prometheus_client pyarrow duckdb pandas "moto[server]" aiosmtpd)
+if ! python3 -c "import prometheus_client, pyarrow, duckdb, pandas, moto, aiosmtpd" >/dev/null 2>&1 \
    && [[ "${WEIR_SKIP_INSTALL:-}" != "1" ]]; then
   echo "installing Python test dependencies: ${PY_PKGS[*]}" >&2
   python3 -m pip install -q "${PY_PKGS[@]}" >/dev/null 2>&1 || \

@@ -1,0 +1,61 @@
+//! `post`: Kapacitor's httppost handler. POSTs the event's `alert.Data` JSON.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use weir_engine::alert::Event;
+
+use super::http::Request;
+use super::opts::Opts;
+use super::{Failure, HandlerError, HttpKind};
+
+const OPTIONS: &[&str] = &["url", "headers", "username", "password", "timeout"];
+
+pub(crate) struct Post {
+    url: reqwest::Url,
+    headers: Vec<(String, String)>,
+    auth: Option<(String, String)>,
+    timeout: Option<Duration>,
+}
+
+impl Post {
+    pub(crate) fn new(name: &str, o: &Map<String, Value>) -> Result<Post, HandlerError> {
+        let o = Opts::new(name, "post", o, OPTIONS)?;
+        let url = o.url("url", None)?;
+        let mut headers = Vec::new();
+        for (k, v) in o.string_map("headers")? {
+            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || reqwest::header::HeaderValue::from_str(&v).is_err()
+            {
+                return Err(o.invalid("headers", format!("'{k}: {v}' is not a valid HTTP header")));
+            }
+            headers.push((k, v));
+        }
+        let auth = match o.string("username")? {
+            Some(u) if !u.is_empty() => Some((u, o.string_or("password", "")?)),
+            _ => None,
+        };
+        Ok(Post {
+            url,
+            headers,
+            auth,
+            timeout: o.duration("timeout")?.filter(|d| !d.is_zero()),
+        })
+    }
+}
+
+impl HttpKind for Post {
+    fn request(&self, ev: &Event) -> Result<Request, Failure> {
+        let mut r = Request::json(self.url.clone(), ev.kapacitor_json());
+        // Kapacitor sets Content-Type after the user's headers: JSON always wins.
+        r.headers = self
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("content-type"))
+            .cloned()
+            .collect();
+        r.basic_auth = self.auth.clone();
+        r.timeout = self.timeout;
+        Ok(r)
+    }
+}
