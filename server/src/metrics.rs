@@ -86,7 +86,126 @@ pub fn render(pipeline: &IngestPipeline, tasks: &crate::tasks::TaskManager) -> S
         pipeline.router().subscriber_names().len() as u64,
     );
     task_metrics(&mut out, tasks);
+    alert_metrics(&mut out, tasks);
     out
+}
+
+/// One metric family: `rows` are (labels as `k="v",...`, value).
+fn family(out: &mut String, name: &str, kind: &str, help: &str, rows: Vec<(String, u64)>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, v) in rows {
+        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+    }
+}
+
+/// Alert events by task and level, deliveries by handler, calls by user-defined function.
+fn alert_metrics(out: &mut String, tasks: &crate::tasks::TaskManager) {
+    let stats = tasks.stats_snapshot();
+    let mut rows = Vec::new();
+    for (task, s) in &stats {
+        for (level, c) in [
+            ("OK", &s.alerts_ok),
+            ("INFO", &s.alerts_info),
+            ("WARNING", &s.alerts_warn),
+            ("CRITICAL", &s.alerts_crit),
+        ] {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                rows.push((
+                    format!("task=\"{}\",level=\"{level}\"", escape_label(task)),
+                    n,
+                ));
+            }
+        }
+    }
+    family(
+        out,
+        "weir_task_alerts_total",
+        "counter",
+        "Alert events a task published, by level.",
+        rows,
+    );
+    let handlers = tasks.handler_stats();
+    let label = |h: &weir_connectors::handlers::HandlerStats| {
+        format!(
+            "handler=\"{}\",topic=\"{}\",kind=\"{}\"",
+            escape_label(&h.name),
+            escape_label(&h.topic),
+            escape_label(&h.kind)
+        )
+    };
+    type Get = fn(&weir_connectors::handlers::HandlerStats) -> u64;
+    let handler_families: [(&str, &str, &str, Get); 5] = [
+        (
+            "weir_handler_sent_total",
+            "counter",
+            "Alert events a handler delivered.",
+            |h| h.sent,
+        ),
+        (
+            "weir_handler_failed_total",
+            "counter",
+            "Alert events a handler gave up (refused, or failing after every retry).",
+            |h| h.failed,
+        ),
+        (
+            "weir_handler_retries_total",
+            "counter",
+            "Failed deliveries that were retried.",
+            |h| h.retries,
+        ),
+        (
+            "weir_handler_dropped_total",
+            "counter",
+            "Alert events dropped because the handler's queue was full.",
+            |h| h.dropped,
+        ),
+        (
+            "weir_handler_queued",
+            "gauge",
+            "Alert events waiting for a handler.",
+            |h| h.queued,
+        ),
+    ];
+    for (name, kind, help, get) in handler_families {
+        family(
+            out,
+            name,
+            kind,
+            help,
+            handlers.iter().map(|h| (label(h), get(h))).collect(),
+        );
+    }
+    let udfs = tasks.udf_stats();
+    type UdfGet = fn(&weir_connectors::udf_process::UdfStats) -> u64;
+    let udf_families: [(&str, &str, UdfGet); 3] = [
+        (
+            "weir_udf_calls_total",
+            "Calls of a user-defined function.",
+            |u| u.calls.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_udf_failures_total",
+            "Calls of a user-defined function that failed.",
+            |u| u.failures.load(Ordering::Relaxed),
+        ),
+        (
+            "weir_udf_restarts_total",
+            "Restarts of a user-defined function's program.",
+            |u| u.restarts.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, get) in udf_families {
+        family(
+            out,
+            name,
+            "counter",
+            help,
+            udfs.iter()
+                .map(|(f, u)| (format!("function=\"{}\"", escape_label(f)), get(u)))
+                .collect(),
+        );
+    }
 }
 
 /// A per-task counter family: name, help, and how to read it from the stats.

@@ -10,6 +10,7 @@ use weir_engine::{IngestPipeline, PipelineConfig};
 
 use crate::config::{Config, FsyncMode};
 use crate::http::{app, ApiState};
+use weir_connectors::handlers::{DispatchConfig, Dispatcher};
 use weir_connectors::udf_process::UdfRegistry;
 
 use crate::tasks::alert_runner::AlertRunner;
@@ -123,9 +124,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let store = Arc::new(weir_engine::store::Store::open(
         &config.storage.dir.join("store.redb"),
     )?);
-    let deliver: Deliver = Arc::new(|e| {
-        tracing::debug!(topic = %e.topic, id = %e.id, "event published");
-    });
+    // Handlers are started on this runtime; an event is queued for each one on its topic and
+    // never waits for it.
+    let handlers = Arc::new(Dispatcher::new(DispatchConfig::default()));
+    let deliver: Deliver = {
+        let handlers = Arc::clone(&handlers);
+        Arc::new(move |e| handlers.publish(e))
+    };
     let topics = Arc::new(Topics::open(Arc::clone(&store), deliver)?);
     let tasks = Arc::new(TaskManager::new(
         Arc::clone(&store),
@@ -133,6 +138,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         runners(&config, &topics),
         Arc::clone(&topics),
         Arc::new(UdfRegistry::default()),
+        Arc::clone(&handlers),
     ));
     let resumed = tokio::task::block_in_place(|| tasks.resume())?;
     if resumed > 0 {
@@ -187,6 +193,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let _ = background.await;
     pipeline.shutdown().await;
     tokio::task::block_in_place(|| tasks.stop_all());
+    // Events the tasks published last get a few seconds to reach their handlers.
+    if !handlers.flush(std::time::Duration::from_secs(5)).await {
+        tracing::warn!("some alert events were still queued for their handlers at shutdown");
+    }
     // Closing the router's queues ends the subscribers once they drained them.
     pipeline.router().unsubscribe("debug-tap");
     if let Some(tap) = tap {

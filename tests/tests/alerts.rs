@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use weir_tests::{post_lines, wait_until, weir_binary, Weir};
+use weir_tests::{post_lines, wait_until, weir_binary, HttpRecorder, Weir};
 
 const S: i64 = 1_000_000_000;
 const M: i64 = 60 * S;
@@ -81,7 +81,10 @@ fn spec_alerts_publish_to_topics_and_keep_their_state_across_restarts() {
             ("WEIR_ENGINE_CHECKPOINT_INTERVAL", "100ms"),
         ],
     );
-    let sql = SPEC_ALERTS.replace("/var/log/weir/alerts.jsonl", log_path.to_str().unwrap());
+    let slack = HttpRecorder::start();
+    let sql = SPEC_ALERTS
+        .replace("/var/log/weir/alerts.jsonl", log_path.to_str().unwrap())
+        .replace("http://127.0.0.1:9999", &slack.url(""));
     w.exec_file(&sql);
 
     // Minute 0: a is fine. Minute 1: a warns, b is critical. Minute 2: nobody reports
@@ -152,6 +155,73 @@ fn spec_alerts_publish_to_topics_and_keep_their_state_across_restarts() {
     assert_eq!(
         b["data"]["series"][0],
         serde_json::json!({"name": "cpu", "tags": {"host": "b"}, "columns": ["time", "idle"], "values": [[minute1, 5.0]]})
+    );
+
+    // The handlers on topic cpu got both events: Slack the request Kapacitor's slack handler
+    // sends (services/slack/service.go: icon_emoji is always there), the log one line of
+    // alert data per event.
+    wait_until(Duration::from_secs(20), "two Slack requests", || {
+        slack.requests().len() == 2
+    });
+    let mut posted: Vec<(String, Value)> = slack
+        .requests()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.path, "/services/T/B/X");
+            let b = r.json();
+            (b["attachments"][0]["text"].as_str().unwrap().to_string(), b)
+        })
+        .collect();
+    posted.sort_by(|a, b| a.0.cmp(&b.0));
+    let slack_body = |msg: &str, color: &str| {
+        serde_json::json!({
+            "channel": "#ops",
+            "text": "",
+            "username": "kapacitor",
+            "icon_emoji": "",
+            "attachments": [{"fallback": msg, "color": color, "text": msg, "mrkdwn_in": ["text"]}],
+        })
+    };
+    assert_eq!(
+        posted[0].1,
+        slack_body("cpu:a is WARNING: idle 15.5%", "warning")
+    );
+    assert_eq!(
+        posted[1].1,
+        slack_body("cpu:b is CRITICAL: idle 5%", "danger")
+    );
+    wait_until(Duration::from_secs(20), "two log lines", || {
+        std::fs::read_to_string(&log_path).is_ok_and(|t| t.lines().count() == 2)
+    });
+    let logged: Vec<Value> = std::fs::read_to_string(&log_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut ids: Vec<&str> = logged.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["cpu:a", "cpu:b"]);
+    let b_logged = logged.iter().find(|e| e["id"] == "cpu:b").unwrap();
+    for key in [
+        "message",
+        "level",
+        "previousLevel",
+        "time",
+        "duration",
+        "data",
+        "recoverable",
+    ] {
+        assert_eq!(b_logged[key], b[key], "{key}");
+    }
+    let handlers = get(&w, "/api/v1/topics/cpu/handlers");
+    for h in handlers["handlers"].as_array().unwrap() {
+        assert_eq!(h["stats"]["sent"], 2, "{h}");
+        assert_eq!(h["stats"]["failed"], 0, "{h}");
+    }
+    assert_eq!(
+        w.metric("weir_handler_sent_total{handler=\"ops_slack\",topic=\"cpu\",kind=\"slack\"}"),
+        2.0
     );
 
     // Topics: levels, events, handlers; and the same through SHOW TOPICS and the CLI.

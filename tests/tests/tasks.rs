@@ -64,6 +64,17 @@ fn definitions_from_a_cli_file_survive_restart() {
         body["results"][1]["rows"],
         json!([["cpu", "OK", 0, ["audit", "ops_slack"]]])
     );
+    // A handler is validated before it is stored: the message names the option.
+    let (status, body) = sql(
+        &weir,
+        "CREATE HANDLER typo ON TOPIC cpu KIND slack WITH (chanel = '#ops')",
+    );
+    assert_eq!(status, 400, "{body}");
+    let e = body["error"].as_str().unwrap();
+    assert!(e.contains("unknown option 'chanel'"), "{e}");
+    let (status, body) = sql(&weir, "CREATE HANDLER typo ON TOPIC cpu KIND post");
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("'url'"), "{body}");
     // Creating an existing name is an error unless OR REPLACE.
     let (status, body) = sql(
         &weir,

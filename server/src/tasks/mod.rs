@@ -29,6 +29,7 @@ use weir_sql::{ParseError, Statement};
 use crate::topics::Topics;
 use model::{FunctionDef, HandlerDef, Status, TaskDef, TaskKind, TaskStats};
 use runtime::{Runner, Running, StartContext};
+use weir_connectors::handlers::{Dispatcher, HandlerSpec};
 use weir_connectors::udf_process::{UdfProcessConfig, UdfRegistry};
 use weir_engine::udf::UdfRuntime;
 use weir_sql::ParseOptions;
@@ -82,6 +83,8 @@ pub struct TaskManager {
     topics: Arc<Topics>,
     /// The user-defined functions' programs.
     udfs: Arc<UdfRegistry>,
+    /// The alert handlers, fed by the topics.
+    handlers: Arc<Dispatcher>,
     active: Mutex<HashMap<String, Active>>,
     stats: Mutex<HashMap<String, Arc<TaskStats>>>,
     /// Statements are applied one request at a time.
@@ -103,6 +106,7 @@ impl TaskManager {
         runners: Vec<(TaskKind, Arc<dyn Runner>)>,
         topics: Arc<Topics>,
         udfs: Arc<UdfRegistry>,
+        handlers: Arc<Dispatcher>,
     ) -> Self {
         Self {
             store,
@@ -110,6 +114,7 @@ impl TaskManager {
             runners: runners.into_iter().map(|(k, r)| (k.as_str(), r)).collect(),
             topics,
             udfs,
+            handlers,
             active: Mutex::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             exec: Mutex::new(()),
@@ -121,6 +126,7 @@ impl TaskManager {
     /// with the failure as its last error.
     pub fn resume(&self) -> Result<usize, StoreError> {
         self.load_functions()?;
+        self.load_handlers()?;
         let mut started = 0;
         for (name, def) in self.store.list::<TaskDef>(Table::Tasks)? {
             if def.status != Status::Enabled {
@@ -283,16 +289,27 @@ impl TaskManager {
                         ),
                     });
                 }
+                let options: serde_json::Map<String, Value> = h
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.clone(), option_json(v)))
+                    .collect();
+                weir_connectors::handlers::validate(&HandlerSpec {
+                    name: h.name.clone(),
+                    topic: h.topic.clone(),
+                    kind: h.kind.clone(),
+                    options: options.clone(),
+                })
+                .map_err(|e| ExecError::Invalid {
+                    index,
+                    reason: e.to_string(),
+                })?;
                 let now = now_rfc3339();
                 let def = HandlerDef {
                     name: h.name.clone(),
                     topic: h.topic.clone(),
                     kind: h.kind.clone(),
-                    options: h
-                        .options
-                        .iter()
-                        .map(|(k, v)| (k.clone(), option_json(v)))
-                        .collect(),
+                    options,
                     statement: stmt.to_string(),
                     created: existing
                         .as_ref()
@@ -300,6 +317,7 @@ impl TaskManager {
                     modified: now,
                 };
                 self.store.put(Table::Handlers, &h.name, &def)?;
+                self.load_handlers()?;
                 Ok(
                     json!({ if existing.is_some() { "replaced" } else { "created" }: h.name, "kind": "handler" }),
                 )
@@ -408,6 +426,7 @@ impl TaskManager {
             return match existing {
                 Some(_) => {
                     self.store.delete(Table::Handlers, name)?;
+                    self.load_handlers()?;
                     Ok(json!({ "dropped": name, "kind": "handler" }))
                 }
                 None if if_exists => Ok(json!({ "dropped": Value::Null })),
@@ -758,12 +777,19 @@ impl TaskManager {
             .into_iter()
             .filter(|(_, h)| h.topic == topic)
             .map(|(_, h)| {
+                let stats = self
+                    .handlers
+                    .stats()
+                    .into_iter()
+                    .find(|s| s.name == h.name)
+                    .map(|s| json!(s));
                 json!({
                     "name": h.name,
                     "kind": h.kind,
                     "options": h.options,
                     "created": h.created,
                     "modified": h.modified,
+                    "stats": stats,
                 })
             })
             .collect())
@@ -798,6 +824,33 @@ impl TaskManager {
             }
         }
         Ok(options)
+    }
+
+    /// Hands the stored handlers to the dispatcher (unchanged ones keep their queues).
+    fn load_handlers(&self) -> Result<(), StoreError> {
+        let specs = self
+            .store
+            .list::<HandlerDef>(Table::Handlers)?
+            .into_iter()
+            .map(|(_, h)| HandlerSpec {
+                name: h.name,
+                topic: h.topic,
+                kind: h.kind,
+                options: h.options,
+            })
+            .collect();
+        self.handlers.set_handlers(specs);
+        Ok(())
+    }
+
+    /// Delivery counters of every handler, for `/metrics`.
+    pub fn handler_stats(&self) -> Vec<weir_connectors::handlers::HandlerStats> {
+        self.handlers.stats()
+    }
+
+    /// Call counters of every user-defined function, for `/metrics`.
+    pub fn udf_stats(&self) -> Vec<(String, Arc<weir_connectors::udf_process::UdfStats>)> {
+        self.udfs.stats()
     }
 
     /// Hands the stored functions to the registry (their programs start at the first call).
