@@ -1442,3 +1442,82 @@ fn set_handlers_outside_a_runtime_starts_nothing() {
     )]);
     assert!(d.stats().is_empty());
 }
+
+const SMTP_AUTH_SERVER: &str = r#"
+import json, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+logins = []
+def check(server, session, envelope, mechanism, auth_data):
+    logins.append([mechanism, auth_data.login.decode(), auth_data.password.decode()])
+    return AuthResult(success=auth_data.password == b"s3cret", handled=False)
+
+class Save:
+    async def handle_DATA(self, server, session, envelope):
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"logins": logins, "to": envelope.rcpt_tos}) + "\n")
+        return "250 OK"
+
+c = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]), authenticator=check,
+               auth_required=True, auth_require_tls=False)
+c.start()
+while True:
+    time.sleep(3600)
+"#;
+
+#[tokio::test]
+async fn smtp_authenticates_with_auth_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("smtpd_auth.py");
+    std::fs::write(&script, SMTP_AUTH_SERVER).unwrap();
+    let mail = dir.path().join("mail.jsonl");
+    let port = free_port();
+    let _server = Proc(
+        Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&mail)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()) // aiosmtpd warns about AUTH without TLS
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, "aiosmtpd").await;
+    let mail_spec = |name: &str, password: &str| {
+        spec(
+            name,
+            "smtp",
+            json!({"host": "127.0.0.1", "port": port, "username": "weir", "password": password,
+                   "from": "weir@example.com", "to": "ops@example.com"}),
+        )
+    };
+    let d = Dispatcher::new(fast());
+    d.set_handlers(vec![mail_spec("good", "s3cret"), mail_spec("bad", "wrong")]);
+    d.publish(&event());
+    let done = d.flush(Duration::from_secs(30)).await;
+    assert!(done, "{:?}", d.stats());
+    assert_eq!(stats(&d, "good").sent, 1);
+    let bad = stats(&d, "bad");
+    assert_eq!((bad.sent, bad.failed, bad.retries), (0, 1, 0));
+    assert!(
+        bad.last_error.unwrap().contains("AUTH PLAIN: 535"),
+        "wrong password refused"
+    );
+    let text = std::fs::read_to_string(&mail).unwrap();
+    let got: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(got["to"], json!(["ops@example.com"]));
+    assert!(got["logins"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(["PLAIN", "weir", "s3cret"])));
+}
+
+#[test]
+fn the_dispatcher_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let d = Dispatcher::new(DispatchConfig::default());
+    send_sync(&d);
+    send(d.flush(Duration::from_millis(1)));
+}
