@@ -256,6 +256,7 @@ pub(crate) fn quoted_printable(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
