@@ -265,6 +265,21 @@ async fn post_sends_alert_data_with_headers_and_basic_auth() {
 }
 
 #[tokio::test]
+async fn post_url_is_a_template() {
+    let srv = HttpServer::start(&[]).await;
+    let s = spec(
+        "hook",
+        "post",
+        json!({"url": srv.url("/alerts/{{ .Level }}/{{ index .Tags \"host\" }}"), "capture-response": true}),
+    );
+    deliver(s, &event()).await;
+    assert_eq!(
+        json_post(&srv.only(), "/alerts/CRITICAL/serverA"),
+        alert_data()
+    );
+}
+
+#[tokio::test]
 async fn log_appends_one_json_line_per_event() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/alerts.log");
@@ -1297,6 +1312,11 @@ fn validate_errors_name_the_option() {
         err("post", json!({"url": "ftp://example.com/x"})),
         "handler h: option 'url' of kind post is not a valid URL 'ftp://example.com/x': scheme \
          must be http or https, not ftp"
+    );
+    assert_eq!(
+        err("post", json!({"url": "{{ .ID }}/x"})),
+        "handler h: option 'url' of kind post is not a valid URL '{{ .ID }}/x': relative URL \
+         without a base"
     );
     assert_eq!(
         err("post", json!({"url": "http://x/", "headers": "X-A: b"})),

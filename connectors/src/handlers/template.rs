@@ -59,6 +59,17 @@ impl Template {
         self.parts.is_empty()
     }
 
+    /// The text with every action replaced by `x`: to check what surrounds them.
+    pub(crate) fn render_sample(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Text(t) => t.as_str(),
+                _ => "x",
+            })
+            .collect()
+    }
+
     pub(crate) fn render(&self, ev: &Event) -> String {
         let mut out = String::new();
         for p in &self.parts {
