@@ -265,6 +265,27 @@ async fn post_sends_alert_data_with_headers_and_basic_auth() {
 }
 
 #[tokio::test]
+async fn map_options_can_be_lists_of_pairs() {
+    // WITH (...) has no map literal: `headers = ['X-A: 1', 'X-B=2']` is the same map.
+    let srv = HttpServer::start(&[]).await;
+    let s = spec(
+        "hook",
+        "post",
+        json!({"url": srv.url("/h"), "headers": ["X-A: 1", "X-B=two: 2"]}),
+    );
+    deliver(s, &event()).await;
+    let r = srv.only();
+    assert_eq!(r.header("x-a"), "1");
+    assert_eq!(r.header("x-b"), "two: 2");
+    let s = spec(
+        "hook2",
+        "post",
+        json!({"url": srv.url("/h"), "headers": "{\"X-C\": \"3\"}"}),
+    );
+    validate(&s).unwrap();
+}
+
+#[tokio::test]
 async fn post_url_is_a_template() {
     let srv = HttpServer::start(&[]).await;
     let s = spec(
@@ -1319,8 +1340,12 @@ fn validate_errors_name_the_option() {
          without a base"
     );
     assert_eq!(
-        err("post", json!({"url": "http://x/", "headers": "X-A: b"})),
-        "handler h: option 'headers' of kind post must be a map, not a string"
+        err("post", json!({"url": "http://x/", "headers": 5})),
+        "handler h: option 'headers' of kind post must be a map, not a number"
+    );
+    assert_eq!(
+        err("post", json!({"url": "http://x/", "headers": ["X-A b"]})),
+        "handler h: option 'headers' of kind post: 'X-A b' is not 'key: value' or 'key=value'"
     );
     assert_eq!(
         err("pagerduty2", json!({})),
