@@ -265,6 +265,42 @@ async fn post_sends_alert_data_with_headers_and_basic_auth() {
 }
 
 #[tokio::test]
+async fn map_options_can_be_lists_of_pairs() {
+    // WITH (...) has no map literal: `headers = ['X-A: 1', 'X-B=2']` is the same map.
+    let srv = HttpServer::start(&[]).await;
+    let s = spec(
+        "hook",
+        "post",
+        json!({"url": srv.url("/h"), "headers": ["X-A: 1", "X-B=two: 2"]}),
+    );
+    deliver(s, &event()).await;
+    let r = srv.only();
+    assert_eq!(r.header("x-a"), "1");
+    assert_eq!(r.header("x-b"), "two: 2");
+    let s = spec(
+        "hook2",
+        "post",
+        json!({"url": srv.url("/h"), "headers": "{\"X-C\": \"3\"}"}),
+    );
+    validate(&s).unwrap();
+}
+
+#[tokio::test]
+async fn post_url_is_a_template() {
+    let srv = HttpServer::start(&[]).await;
+    let s = spec(
+        "hook",
+        "post",
+        json!({"url": srv.url("/alerts/{{ .Level }}/{{ index .Tags \"host\" }}"), "capture-response": true}),
+    );
+    deliver(s, &event()).await;
+    assert_eq!(
+        json_post(&srv.only(), "/alerts/CRITICAL/serverA"),
+        alert_data()
+    );
+}
+
+#[tokio::test]
 async fn log_appends_one_json_line_per_event() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/alerts.log");
@@ -1299,8 +1335,17 @@ fn validate_errors_name_the_option() {
          must be http or https, not ftp"
     );
     assert_eq!(
-        err("post", json!({"url": "http://x/", "headers": "X-A: b"})),
-        "handler h: option 'headers' of kind post must be a map, not a string"
+        err("post", json!({"url": "{{ .ID }}/x"})),
+        "handler h: option 'url' of kind post is not a valid URL '{{ .ID }}/x': relative URL \
+         without a base"
+    );
+    assert_eq!(
+        err("post", json!({"url": "http://x/", "headers": 5})),
+        "handler h: option 'headers' of kind post must be a map, not a number"
+    );
+    assert_eq!(
+        err("post", json!({"url": "http://x/", "headers": ["X-A b"]})),
+        "handler h: option 'headers' of kind post: 'X-A b' is not 'key: value' or 'key=value'"
     );
     assert_eq!(
         err("pagerduty2", json!({})),
@@ -1441,4 +1486,83 @@ fn set_handlers_outside_a_runtime_starts_nothing() {
         json!({"url": "http://127.0.0.1:1/"}),
     )]);
     assert!(d.stats().is_empty());
+}
+
+const SMTP_AUTH_SERVER: &str = r#"
+import json, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+logins = []
+def check(server, session, envelope, mechanism, auth_data):
+    logins.append([mechanism, auth_data.login.decode(), auth_data.password.decode()])
+    return AuthResult(success=auth_data.password == b"s3cret", handled=False)
+
+class Save:
+    async def handle_DATA(self, server, session, envelope):
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"logins": logins, "to": envelope.rcpt_tos}) + "\n")
+        return "250 OK"
+
+c = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]), authenticator=check,
+               auth_required=True, auth_require_tls=False)
+c.start()
+while True:
+    time.sleep(3600)
+"#;
+
+#[tokio::test]
+async fn smtp_authenticates_with_auth_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("smtpd_auth.py");
+    std::fs::write(&script, SMTP_AUTH_SERVER).unwrap();
+    let mail = dir.path().join("mail.jsonl");
+    let port = free_port();
+    let _server = Proc(
+        Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .arg(&mail)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()) // aiosmtpd warns about AUTH without TLS
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, "aiosmtpd").await;
+    let mail_spec = |name: &str, password: &str| {
+        spec(
+            name,
+            "smtp",
+            json!({"host": "127.0.0.1", "port": port, "username": "weir", "password": password,
+                   "from": "weir@example.com", "to": "ops@example.com"}),
+        )
+    };
+    let d = Dispatcher::new(fast());
+    d.set_handlers(vec![mail_spec("good", "s3cret"), mail_spec("bad", "wrong")]);
+    d.publish(&event());
+    let done = d.flush(Duration::from_secs(30)).await;
+    assert!(done, "{:?}", d.stats());
+    assert_eq!(stats(&d, "good").sent, 1);
+    let bad = stats(&d, "bad");
+    assert_eq!((bad.sent, bad.failed, bad.retries), (0, 1, 0));
+    assert!(
+        bad.last_error.unwrap().contains("AUTH PLAIN: 535"),
+        "wrong password refused"
+    );
+    let text = std::fs::read_to_string(&mail).unwrap();
+    let got: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(got["to"], json!(["ops@example.com"]));
+    assert!(got["logins"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(["PLAIN", "weir", "s3cret"])));
+}
+
+#[test]
+fn the_dispatcher_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+    let d = Dispatcher::new(DispatchConfig::default());
+    send_sync(&d);
+    send(d.flush(Duration::from_millis(1)));
 }

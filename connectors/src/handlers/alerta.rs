@@ -38,7 +38,8 @@ pub(crate) struct Alerta {
     origin: String,
     service: Vec<Template>,
     correlate: Vec<Template>,
-    attributes: Map<String, Value>,
+    /// String values are templates; others are sent as they are.
+    attributes: Vec<(String, Result<Template, Value>)>,
     timeout: Duration,
 }
 
@@ -69,7 +70,16 @@ impl Alerta {
             origin: o.string_or("origin", "")?,
             service: templates("service")?,
             correlate: templates("correlate")?,
-            attributes: o.map("attributes")?,
+            attributes: o
+                .map("attributes")?
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Template::parse(&s)
+                        .map(|t| (k, Ok(t)))
+                        .map_err(|e| o.invalid("attributes", e)),
+                    v => Ok((k, Err(v))),
+                })
+                .collect::<Result<_, _>>()?,
             timeout: o
                 .duration("timeout")?
                 .unwrap_or(Duration::from_secs(24 * 3600)),
@@ -109,11 +119,8 @@ impl HttpKind for Alerta {
                 .attributes
                 .iter()
                 .map(|(k, v)| match v {
-                    Value::String(s) => match Template::parse(s) {
-                        Ok(t) => (k.clone(), json!(t.render(ev))),
-                        Err(_) => (k.clone(), v.clone()),
-                    },
-                    v => (k.clone(), v.clone()),
+                    Ok(t) => (k.clone(), json!(t.render(ev))),
+                    Err(v) => (k.clone(), v.clone()),
                 })
                 .collect();
             body.insert("attributes".into(), Value::Object(attrs));

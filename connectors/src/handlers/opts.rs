@@ -166,11 +166,36 @@ impl Opts {
         }
     }
 
-    /// A map (JSON object).
+    /// A map: a JSON object, or (as `WITH (...)` has no map literal) a list of `key: value`
+    /// or `key=value` strings (split at the first `:` or `=`), or one such string, or a
+    /// string holding a JSON object.
     pub(crate) fn map(&self, key: &str) -> Result<Map<String, Value>, HandlerError> {
+        let pair = |text: &str| -> Result<(String, Value), HandlerError> {
+            match text.find([':', '=']) {
+                Some(i) if !text[..i].trim().is_empty() => Ok((
+                    text[..i].trim().to_string(),
+                    Value::String(text[i + 1..].trim().to_string()),
+                )),
+                _ => Err(self.invalid(key, format!("'{text}' is not 'key: value' or 'key=value'"))),
+            }
+        };
         match self.map.get(key) {
             None => Ok(Map::new()),
             Some(Value::Object(m)) => Ok(m.clone()),
+            Some(Value::String(s)) if s.trim_start().starts_with('{') => {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(Value::Object(m)) => Ok(m),
+                    _ => Err(self.invalid(key, format!("'{s}' is not a JSON object"))),
+                }
+            }
+            Some(Value::String(s)) => Ok(std::iter::once(pair(s)).collect::<Result<_, _>>()?),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => pair(s),
+                    v => Err(self.wrong(key, "a map or a list of 'key: value' strings", v)),
+                })
+                .collect(),
             Some(v) => Err(self.wrong(key, "a map", v)),
         }
     }

@@ -254,3 +254,25 @@ pub(crate) fn quoted_printable(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_printable_lines() {
+        assert_eq!(quoted_printable("a=b \nc\t d"), "a=3Db=20\r\nc\t d");
+        let long = "x".repeat(100);
+        let qp = quoted_printable(&long);
+        assert!(qp.split("\r\n").all(|l| l.len() <= 76), "{qp}");
+        assert_eq!(qp.replace("=\r\n", ""), long);
+        assert_eq!(quoted_printable("é"), "=C3=A9");
+    }
+
+    #[test]
+    fn non_ascii_subjects_are_q_encoded() {
+        assert_eq!(encode_header("plain subject"), "plain subject");
+        assert_eq!(encode_header("CPU é_?"), "=?UTF-8?q?CPU_=C3=A9=5F=3F?=");
+    }
+}
