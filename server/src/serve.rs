@@ -23,7 +23,11 @@ use crate::tasks::TaskManager;
 use crate::topics::{Deliver, Topics};
 
 /// The runners of the task kinds this build can run.
-fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runner>)> {
+fn runners(
+    config: &Config,
+    topics: &Arc<Topics>,
+    pipeline: &Arc<IngestPipeline>,
+) -> Vec<(TaskKind, Arc<dyn Runner>)> {
     let default_url = config.resolve(&config.archive.url).display().to_string();
     let archive = ArchiveRunner {
         default_url,
@@ -45,6 +49,7 @@ fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runn
         series_ttl: config.engine.series_ttl,
         checkpoint_interval: config.engine.checkpoint_interval,
         state_dir: config.storage.dir.join("tasks"),
+        pipeline: Some(Arc::clone(pipeline)),
     };
     let batch: Arc<dyn Runner> = Arc::new(BatchRunner {
         influxdb_url: config.influxdb.url.clone(),
@@ -135,7 +140,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let tasks = Arc::new(TaskManager::new(
         Arc::clone(&store),
         Arc::clone(pipeline.router()),
-        runners(&config, &topics),
+        runners(&config, &topics, &pipeline),
         Arc::clone(&topics),
         Arc::new(UdfRegistry::default()),
         Arc::clone(&handlers),

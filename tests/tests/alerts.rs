@@ -320,3 +320,73 @@ fn spec_alerts_publish_to_topics_and_keep_their_state_across_restarts() {
     });
     assert_eq!(events(&w, "cpu")[1], want_cpu[1], "b was published again");
 }
+
+/// A continuous query's results are published back into weir's router: an alert reads the
+/// CQ's output measurement (written to influxd too), and a query that would read its own
+/// output is not fed back.
+#[test]
+fn continuous_query_results_feed_other_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let influxd = weir_tests::Influxd::start(&dir.path().join("influxd"));
+    let w = Weir::start(
+        &dir.path().join("weir"),
+        &[
+            ("WEIR_ENGINE_LATENESS", "0s"),
+            ("WEIR_INFLUXDB_URL", &influxd.url("")),
+        ],
+    );
+    w.exec_file(
+        "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN
+           SELECT mean(usage_idle) AS idle INTO telegraf.autogen.cpu_1m FROM cpu GROUP BY time(1m), host
+         END;
+         CREATE CONTINUOUS QUERY echo ON telegraf BEGIN
+           SELECT mean(usage_idle) AS usage_idle INTO telegraf.autogen.:MEASUREMENT FROM /^cpu$/ GROUP BY time(1m), host
+         END;
+         CREATE ALERT low_idle ON telegraf BEGIN
+           SELECT min(idle) AS idle FROM cpu_1m GROUP BY time(5m), host
+         END
+         CRIT WHEN idle < 10
+         ID '{{host}}'
+         MESSAGE '{{host}} idle {{idle}}'
+         TOPIC low;",
+    );
+    let mut body = String::new();
+    for m in 0..5 {
+        body.push_str(&point("a", 50.0, T0 + m * M));
+        body.push_str(&point("b", if m == 2 { 5.0 } else { 50.0 }, T0 + m * M));
+    }
+    // Moves the CQ's clock past minute 4, then (through the CQ's output at minute 5... 10)
+    // the alert's past its first 5-minute window.
+    for m in 5..11 {
+        body.push_str(&point("a", 50.0, T0 + m * M));
+    }
+    post_lines(w.url("/write?db=telegraf"), body);
+    wait_until(
+        Duration::from_secs(30),
+        "the alert on the CQ's output",
+        || {
+            events(&w, "low")
+                == vec![(
+                    "b".to_string(),
+                    "CRITICAL".to_string(),
+                    "b idle 5".to_string(),
+                    "2023-01-01T00:00:00Z".to_string(),
+                )]
+        },
+    );
+    // The CQ's output is in influxd as well.
+    wait_until(Duration::from_secs(30), "cpu_1m in influxd", || {
+        let rows = weir_tests::influx_rows(&influxd.query(
+            "telegraf",
+            "SELECT idle FROM cpu_1m WHERE host = 'b' GROUP BY host",
+        ));
+        rows.values().map(|r| r.len()).sum::<usize>() >= 5
+    });
+    let cq = get(&w, "/api/v1/tasks/cpu_1m");
+    assert_eq!(cq["stats"]["errors"], 0, "{cq}");
+    // `echo` writes INTO the measurement it reads: its output is not fed back to itself, so
+    // it read exactly the points written (11 of a, 5 of b).
+    let echo = get(&w, "/api/v1/tasks/echo");
+    assert_eq!(echo["stats"]["points_in"], 16, "{echo}");
+    assert!(w.log_text().contains("not published back into the router"));
+}

@@ -16,11 +16,13 @@ use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::Mutex;
 use weir_connectors::influx_writer::{InfluxWriter, WriterConfig};
 use weir_engine::clock::{SharedClock, SystemClock};
+use weir_engine::line_protocol::Precision;
 use weir_engine::router::SubscriptionSpec;
+use weir_engine::{IngestPipeline, WriteRequest};
 use weir_sql::cq::{CqSettings, CqState, Ingested, Output};
 use weir_sql::Statement;
 
-use super::model::TaskDef;
+use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
 use super::stream_loop::{
     dir_name, run, Checkpoints, Folded, Progress, RunningStream, Snapshot, StreamTask,
@@ -46,12 +48,54 @@ pub struct CqRunner {
     pub checkpoint_interval: StdDuration,
     /// Where tasks keep their files (`<storage dir>/tasks`).
     pub state_dir: PathBuf,
+    /// weir's ingest: results are also written here so other tasks can read them.
+    pub pipeline: Option<Arc<IngestPipeline>>,
 }
 
 /// A continuous query and its outbox: what the stream loop drives.
 struct IntoTask {
     state: CqState,
     writer: InfluxWriter,
+    /// Where results are also written so other tasks read them, if they are.
+    republish: Option<Republish>,
+}
+
+/// Results written back into weir's own ingest (write-ahead log, then the router), into the
+/// `INTO` database and retention policy, as if a client had written them.
+struct Republish {
+    pipeline: Arc<IngestPipeline>,
+    db: String,
+    rp: String,
+    stats: Arc<TaskStats>,
+}
+
+impl Republish {
+    /// Writes the lines; a write-ahead-log failure is an error (the output is recomputed after
+    /// a restart), lines weir's ingest refuses (a field type conflict) are counted in the task's
+    /// errors and dropped, as InfluxDB drops them.
+    async fn write(&self, body: &[u8]) -> Result<(), String> {
+        let outcome = self
+            .pipeline
+            .write(WriteRequest {
+                db: self.db.clone(),
+                rp: self.rp.clone(),
+                precision: Precision::Nanoseconds,
+                body: bytes::Bytes::copy_from_slice(body),
+            })
+            .await
+            .map_err(|e| format!("cannot publish results into weir's router: {e}"))?;
+        if let Some(r) = outcome.rejected.first() {
+            let e = format!(
+                "{} result lines were not published into weir's router (line {}: {})",
+                outcome.rejected.len(),
+                r.line,
+                r.reason
+            );
+            tracing::warn!(db = %self.db, error = %e, "results refused by weir's ingest");
+            self.stats.record_error(e);
+        }
+        Ok(())
+    }
 }
 
 fn folded(r: Ingested) -> Folded<Output> {
@@ -87,13 +131,17 @@ impl StreamTask for IntoTask {
         out: Output,
         stop: &mut tokio::sync::watch::Receiver<bool>,
     ) -> Result<u64, String> {
-        tokio::select! {
+        let points = tokio::select! {
             r = self.writer.push(&out.body, out.lines) => r
                 .map(|()| out.lines as u64)
-                .map_err(|e| format!("cannot store output in the outbox: {e}")),
+                .map_err(|e| format!("cannot store output in the outbox: {e}"))?,
             // Not stored: the next start recomputes it from the last checkpoint.
-            _ = stop.wait_for(|stop| *stop) => Err("stopped while the outbox was full".to_string()),
+            _ = stop.wait_for(|stop| *stop) => return Err("stopped while the outbox was full".to_string()),
+        };
+        if let Some(r) = &self.republish {
+            r.write(&out.body).await?;
         }
+        Ok(points)
     }
 
     fn snapshot(&self) -> Result<Snapshot, String> {
@@ -193,6 +241,22 @@ impl Runner for CqRunner {
             }
         };
 
+        let republish = match &self.pipeline {
+            Some(_) if plan.reads_own_output() => {
+                tracing::info!(task = %def.name, "results are not published back into the router: the query reads its own output measurement");
+                None
+            }
+            Some(pipeline) => Some(Republish {
+                pipeline: Arc::clone(pipeline),
+                db: plan.target_db.clone(),
+                rp: plan
+                    .target_rp
+                    .clone()
+                    .unwrap_or_else(|| "autogen".to_string()),
+                stats: Arc::clone(&ctx.stats),
+            }),
+            None => None,
+        };
         let sub_name = format!("cq:{}", plan.name);
         let filter_plan = Arc::clone(&plan);
         let sub = ctx.router.subscribe(SubscriptionSpec {
@@ -217,7 +281,11 @@ impl Runner for CqRunner {
             Arc::clone(&ctx.stats),
         );
         let loop_task = handle.spawn(run(
-            IntoTask { state, writer },
+            IntoTask {
+                state,
+                writer,
+                republish,
+            },
             sub.deliveries,
             progress,
             self.checkpoint_interval,

@@ -249,6 +249,23 @@ fn fill_name(f: Fill) -> String {
 }
 
 impl CqPlan {
+    /// Whether the query could read what it writes: its output lands in a database,
+    /// retention policy and measurement its sources match. Such output is not published back
+    /// into weir's router (it would feed the query itself).
+    pub fn reads_own_output(&self) -> bool {
+        let rp_overlaps = match (&self.rp, &self.target_rp) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.db == self.target_db
+            && rp_overlaps
+            && match &self.target_measurement {
+                Some(m) => self.sources.matches(m),
+                // INTO :MEASUREMENT keeps the source's name: always one it reads.
+                None => true,
+            }
+    }
+
     /// Whether any aggregate is a user-defined function.
     pub fn calls_udfs(&self) -> bool {
         match &self.kind {
