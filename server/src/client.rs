@@ -106,7 +106,7 @@ pub struct ExecArgs {
 }
 
 /// Calls the daemon's API: returns the status and the JSON body (or the text as a string).
-fn call(
+pub(crate) fn call(
     method: reqwest::Method,
     url: &str,
     body: Option<String>,

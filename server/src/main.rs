@@ -7,6 +7,7 @@ mod config;
 mod http;
 mod metrics;
 mod query_api;
+mod replay;
 mod serve;
 mod subscriptions;
 mod table;
@@ -73,6 +74,8 @@ enum Command {
     BenchWrite(bench_write::BenchArgs),
     /// Run SQL over the Parquet archive (tables `db.rp.measurement`).
     Query(query_api::QueryArgs),
+    /// Dry run: what a task would produce from recorded points (printed, nothing is written).
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
         Command::Drop { name } => client::drop_task(&cli.url, cli.json, &name),
         Command::BenchWrite(args) => bench_write::run(&cli.url, cli.json, args),
         Command::Query(args) => query_api::run(&cli.url, cli.json, args),
+        Command::Replay(args) => replay::run(&cli.url, cli.json, args),
     }
 }
 

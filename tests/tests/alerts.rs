@@ -390,3 +390,92 @@ fn continuous_query_results_feed_other_tasks() {
     assert_eq!(echo["stats"]["points_in"], 16, "{echo}");
     assert!(w.log_text().contains("not published back into the router"));
 }
+
+/// `weir replay TASK FILE` computes what a task makes of recorded points and prints it,
+/// without writing anything (a dry run): the daemon's topics stay empty.
+#[test]
+fn replay_is_a_dry_run_of_a_task_over_recorded_points() {
+    let dir = tempfile::tempdir().unwrap();
+    // A closed port: the continuous query is accepted, its outbox just waits.
+    let influx = format!("http://127.0.0.1:{}", weir_tests::free_port());
+    let w = Weir::start(&dir.path().join("weir"), &[("WEIR_INFLUXDB_URL", &influx)]);
+    w.exec_file(&format!(
+        "{};\nCREATE CONTINUOUS QUERY idle_1m ON telegraf BEGIN SELECT mean(usage_idle) AS idle INTO idle_1m FROM cpu GROUP BY time(1m), host END",
+        SPEC_ALERTS.split(';').next().unwrap()
+    ));
+    let file = dir.path().join("points.lp");
+    std::fs::write(
+        &file,
+        [
+            point("a", 50.0, T0),
+            point("a", 15.0, T0 + M),
+            point("b", 5.0, T0 + M + S),
+            point("a", 60.0, T0 + 2 * M),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(weir_binary())
+            .arg("replay")
+            .args(args)
+            .args(["--url", &w.url(""), "--lateness", "0s"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let events: Vec<Value> = run(&["cpu_idle", file.to_str().unwrap(), "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap(),
+                e["level"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("cpu:a", "WARNING", "cpu:a is WARNING: idle 15%"),
+            ("cpu:b", "CRITICAL", "cpu:b is CRITICAL: idle 5%"),
+            ("cpu:a", "OK", "cpu:a is OK: idle 60%"),
+        ]
+    );
+    let table = run(&["cpu_idle", file.to_str().unwrap()]);
+    assert!(table.contains("cpu:b is CRITICAL: idle 5%"), "{table}");
+    let mut lines: Vec<String> = run(&["idle_1m", file.to_str().unwrap()])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            format!("idle_1m,host=a idle=15.0 {}", T0 + M),
+            format!("idle_1m,host=a idle=50.0 {T0}"),
+            format!("idle_1m,host=a idle=60.0 {}", T0 + 2 * M),
+            format!("idle_1m,host=b idle=5.0 {}", T0 + M),
+        ]
+    );
+    // Nothing was published.
+    assert_eq!(get(&w, "/api/v1/topics")["topics"], serde_json::json!([]));
+    // A task that does not exist is an error naming it.
+    let out = Command::new(weir_binary())
+        .args([
+            "replay",
+            "nope",
+            file.to_str().unwrap(),
+            "--url",
+            &w.url(""),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
