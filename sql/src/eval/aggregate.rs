@@ -600,8 +600,12 @@ fn mode(points: &[(i64, Value)]) -> Option<Value> {
             return Some(Value::Bool(trues >= falses));
         }
     }
+    // InfluxDB reads a window's points in time order, sorts them by value with Go's unstable
+    // sort.Sort, and breaks frequency ties by the times of the equal points as that sort
+    // leaves them: the same sort, step for step, gives its answer.
     let mut pts: Vec<(i64, &Value)> = points.iter().map(|(t, v)| (*t, v)).collect();
-    pts.sort_by(|a, b| value_cmp(a.1, b.1).then(a.0.cmp(&b.0)));
+    pts.sort_by_key(|p| p.0);
+    super::go_sort::sort(&mut pts, |a, b| value_cmp(a.1, b.1) == Ordering::Less);
     let &(t0, v0) = pts.first()?;
     let (mut most_freq, mut curr_freq) = (0usize, 0usize);
     let (mut curr_mode, mut most_mode) = (v0, v0);

@@ -9,6 +9,7 @@
 //! The quirks verified against InfluxDB 1.6.7 are listed in `SEMANTICS.md`.
 
 mod aggregate;
+mod go_sort;
 mod math;
 mod ta;
 mod transform;
