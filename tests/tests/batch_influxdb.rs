@@ -277,3 +277,52 @@ fn batch_query_runs_never_overlap() {
     sql(&weir, "DROP BATCH QUERY cpu_hourly");
     drop(silent);
 }
+
+/// An answer larger than one chunk (InfluxDB's `chunked=true`, 10,000 rows a chunk) is
+/// converted and written chunk by chunk; every row arrives.
+#[test]
+fn large_answers_are_streamed_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let influxd = Influxd::start(&dir.path().join("influxd"));
+    influxd.query("", "CREATE DATABASE telegraf");
+    let now = now_ns();
+    let n: i64 = 25_000;
+    let mut body = String::new();
+    for i in 0..n {
+        let host = if i % 2 == 0 { "a" } else { "b" };
+        // 10 ms apart, the newest a second ago: all within the last hour.
+        body.push_str(&format!(
+            "cpu,host={host} usage_idle={}.5 {}\n",
+            i % 100,
+            now - S - (n - i) * 10_000_000
+        ));
+    }
+    post(influxd.url("/write?db=telegraf&precision=ns"), body);
+    let weir = Weir::start(
+        &dir.path().join("weir"),
+        &[("WEIR_INFLUXDB_URL", &influxd.url(""))],
+    );
+    sql(
+        &weir,
+        "CREATE BATCH QUERY copy ON telegraf EVERY 2s BEGIN SELECT usage_idle INTO telegraf.autogen.cpu_copy FROM cpu WHERE time > now() - 1h GROUP BY host END",
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = influxd.query("telegraf", "SELECT count(usage_idle) FROM cpu_copy");
+        let count = r["results"][0]["series"][0]["values"][0][1]
+            .as_i64()
+            .unwrap_or(0);
+        if count == n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cpu_copy has {count} of {n} rows; task: {}",
+            task(&weir, "copy")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let t = task(&weir, "copy");
+    assert!(t["stats"]["points_in"].as_u64().unwrap() >= n as u64, "{t}");
+    assert_eq!(t["stats"]["errors"], 0, "{t}");
+}

@@ -98,6 +98,9 @@ struct BatchPlan {
     alert: Option<Arc<BatchAlert>>,
 }
 
+/// Rows per chunk of a batch query's answer (`/query?chunked=true&chunk_size=`).
+const QUERY_CHUNK_ROWS: usize = 10_000;
+
 /// Functions whose result is a float whatever the type of their input.
 const FLOAT_FUNCTIONS: &[&str] = &[
     "mean",
@@ -346,8 +349,10 @@ fn plan(
         TargetMeasurement::Name(n) => Some(n.clone()),
         TargetMeasurement::Source => None,
     };
+    // Chunked: InfluxDB streams the answer as one JSON object per chunk of rows, so a large
+    // result is converted and delivered chunk by chunk, never held whole.
     let query_url = format!(
-        "{url}/query?db={}&epoch=ns&q={}",
+        "{url}/query?db={}&epoch=ns&chunked=true&chunk_size={QUERY_CHUNK_ROWS}&q={}",
         urlencode(&b.database),
         urlencode(&query)
     );
@@ -918,27 +923,67 @@ async fn run_once(
     if !plan.typed_columns.is_empty() {
         learn_float_fields(plan, client).await;
     }
-    let resp = with_auth(client.get(&plan.query_url), plan)
+    let mut resp = with_auth(client.get(&plan.query_url), plan)
         .send()
         .await
         .map_err(unreachable)?;
     let status = resp.status();
-    let text = resp.text().await.map_err(unreachable)?;
     if !status.is_success() {
+        let text = resp.text().await.map_err(unreachable)?;
         return Err(format!(
             "InfluxDB at {} answered the query with {status}: {}",
             plan.influxdb_url,
             text.trim()
         ));
     }
-    let body: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("InfluxDB's answer to the query is not JSON: {e}"))?;
-    let (out, rows, lines) = {
-        let mut floats = plan.float_columns.lock();
-        to_lines(plan.measurement.as_deref(), &body, &mut floats)?
-    };
-    stats.points_in.fetch_add(rows, Relaxed);
-    deliver(plan, client, out.into_bytes(), lines as usize, stats).await
+    // One JSON object per line; each is converted and delivered as it completes.
+    let mut pending: Vec<u8> = Vec::new();
+    let mut delivered = false;
+    loop {
+        let chunk = resp.chunk().await.map_err(unreachable)?;
+        let done = chunk.is_none();
+        if let Some(c) = chunk {
+            pending.extend_from_slice(&c);
+        }
+        while let Some(end) = next_object_end(&pending, done) {
+            let object: Vec<u8> = pending.drain(..end).collect();
+            let text = String::from_utf8_lossy(&object);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let body: Value = serde_json::from_str(text.trim())
+                .map_err(|e| format!("InfluxDB's answer to the query is not JSON: {e}"))?;
+            let (out, rows, lines) = {
+                let mut floats = plan.float_columns.lock();
+                to_lines(plan.measurement.as_deref(), &body, &mut floats)?
+            };
+            stats.points_in.fetch_add(rows, Relaxed);
+            deliver(plan, client, out.into_bytes(), lines as usize, stats).await?;
+            delivered = true;
+        }
+        if done {
+            break;
+        }
+    }
+    if !delivered {
+        // No rows at all: an alert still evaluates the (empty) run.
+        deliver(plan, client, Vec::new(), 0, stats).await?;
+    }
+    Ok(())
+}
+
+/// Where the first complete JSON object of a chunked answer ends (after its newline), or the
+/// rest when the answer is complete.
+fn next_object_end(pending: &[u8], done: bool) -> Option<usize> {
+    match memchr_newline(pending) {
+        Some(i) => Some(i + 1),
+        None if done && !pending.is_empty() => Some(pending.len()),
+        None => None,
+    }
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
 }
 
 /// One `FROM ARCHIVE` run scheduled at `at`: read the range from the archive, evaluate,
@@ -1324,7 +1369,7 @@ mod tests {
         );
         assert!(p
             .query_url
-            .starts_with("http://influx:8086/query?db=telegraf&epoch=ns&q=SELECT%20"));
+            .starts_with("http://influx:8086/query?db=telegraf&epoch=ns&chunked=true&chunk_size=10000&q=SELECT%20"));
     }
 
     #[test]
