@@ -14,6 +14,7 @@
 //! every column the measurement has had, sorted by name; tags `Dictionary(Int32, Utf8)`,
 //! fields typed; rows sorted by tags then time; zstd; page statistics.
 
+pub mod batch;
 pub mod compact;
 pub mod encode;
 pub mod layout;

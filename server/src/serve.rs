@@ -25,7 +25,7 @@ use crate::topics::{Deliver, Topics};
 /// The runners of the task kinds this build can run.
 fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runner>)> {
     let default_url = config.resolve(&config.archive.url).display().to_string();
-    let archive = ArchiveRunner {
+    let mut archive = ArchiveRunner {
         default_url,
         state_dir: config.storage.dir.join("archives"),
         store: config.archive.store_config(),
@@ -33,6 +33,7 @@ fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runn
             lateness: i64::try_from(config.engine.lateness.as_nanos()).unwrap_or(i64::MAX),
             series_ttl: i64::try_from(config.engine.series_ttl.as_nanos()).unwrap_or(i64::MAX),
         },
+        batch: None,
     };
     let cq = CqRunner {
         influxdb_url: config.influxdb.url.clone(),
@@ -46,7 +47,7 @@ fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runn
         checkpoint_interval: config.engine.checkpoint_interval,
         state_dir: config.storage.dir.join("tasks"),
     };
-    let batch: Arc<dyn Runner> = Arc::new(BatchRunner {
+    let batch_runner = BatchRunner {
         influxdb_url: config.influxdb.url.clone(),
         username: config.influxdb.username.clone(),
         password: config.influxdb.password.clone(),
@@ -58,7 +59,9 @@ fn runners(config: &Config, topics: &Arc<Topics>) -> Vec<(TaskKind, Arc<dyn Runn
             }
         },
         topics: Arc::clone(topics),
-    });
+    };
+    archive.batch = Some(batch_runner.clone());
+    let batch: Arc<dyn Runner> = Arc::new(batch_runner);
     let alert = AlertRunner {
         topics: Arc::clone(topics),
         lateness: config.engine.lateness,

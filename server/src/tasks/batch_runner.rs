@@ -36,6 +36,7 @@ use weir_sql::cq::{CqPlan, TimeRange};
 use weir_sql::Statement;
 
 use super::batch_alert::BatchAlert;
+use super::batch_archive::BatchArchiveOut;
 use super::influx::urlencode;
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
@@ -96,6 +97,8 @@ struct BatchPlan {
     archive: Option<ArchiveSource>,
     /// `Some` for a batch alert: the rows are evaluated and published, not written `INTO`.
     alert: Option<Arc<BatchAlert>>,
+    /// `Some` for a batch archive: the rows are written to the archive, not `INTO` InfluxDB.
+    out: Option<Arc<BatchArchiveOut>>,
 }
 
 /// Functions whose result is a float whatever the type of their input.
@@ -201,12 +204,13 @@ impl BatchPlan {
             }
             When::Cron { text, .. } => format!("runs on CRON '{text}' (UTC)"),
         };
-        let sink = match &self.alert {
-            Some(a) => format!(
+        let sink = match (&self.alert, &self.out) {
+            (Some(a), _) => format!(
                 "evaluates the rows and publishes the events to topic {}",
                 a.topic()
             ),
-            None => format!(
+            (None, Some(o)) => o.describe(),
+            (None, None) => format!(
                 "writes the rows INTO {}.{}.{} via {}/write",
                 self.target_db,
                 self.target_rp.as_deref().unwrap_or(""),
@@ -216,6 +220,8 @@ impl BatchPlan {
         };
         let kind = if self.alert.is_some() {
             "batch alert"
+        } else if self.out.is_some() {
+            "batch archive"
         } else {
             "batch query"
         };
@@ -248,6 +254,7 @@ fn plan(
     stmt: &Statement,
     runner: &BatchRunner,
     store: &Arc<Store>,
+    out: Option<Arc<BatchArchiveOut>>,
 ) -> Result<BatchPlan, String> {
     // A batch alert runs its SELECT as a batch query whose rows keep their measurement's name.
     let (b, alert) = match stmt {
@@ -274,6 +281,33 @@ fn plan(
             };
             let alert = BatchAlert::open(a, Arc::clone(&runner.topics), Arc::clone(store))?;
             (b, Some(Arc::new(alert)))
+        }
+        // A batch archive runs its SELECT as a batch query whose rows keep their
+        // measurement's name unless INTO names one.
+        Statement::CreateArchive(a) => {
+            let (Some(schedule), weir_sql::ast::ArchiveSource::Select(s)) =
+                (&a.schedule, &a.source)
+            else {
+                return Err(format!(
+                    "archive {} has no schedule and SELECT: it is a stream archive",
+                    a.name
+                ));
+            };
+            let mut select = s.clone();
+            let into = select.target.take();
+            select.target = Some(Target {
+                database: Some(a.database.clone()),
+                retention_policy: None,
+                measurement: into.map_or(TargetMeasurement::Source, |t| t.measurement),
+            });
+            let b = CreateBatchQuery {
+                or_replace: a.or_replace,
+                name: a.name.clone(),
+                database: a.database.clone(),
+                schedule: schedule.clone(),
+                select,
+            };
+            (b, None)
         }
         _ => {
             return Err(format!(
@@ -319,8 +353,8 @@ fn plan(
         None
     };
     let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
-    // An alert over the archive needs no InfluxDB at all.
-    if url.is_empty() && !(alert.is_some() && archive.is_some()) {
+    // An alert or an archive over the archive needs no InfluxDB at all.
+    if url.is_empty() && !((alert.is_some() || out.is_some()) && archive.is_some()) {
         return Err(if archive.is_some() {
             format!(
                 "batch query {} writes INTO InfluxDB; configure [influxdb] url",
@@ -382,6 +416,7 @@ fn plan(
             .collect(),
         archive,
         alert,
+        out,
     })
 }
 
@@ -597,7 +632,31 @@ impl Runner for BatchRunner {
         stmt: &Statement,
         ctx: &StartContext,
     ) -> Result<Box<dyn Running>, String> {
-        let plan = Arc::new(plan(def, stmt, self, &ctx.store)?);
+        self.start_planned(def, stmt, ctx, None)
+    }
+}
+
+impl BatchRunner {
+    /// Starts a batch archive (`CREATE ARCHIVE ... EVERY d AS SELECT`), whose runs' rows go
+    /// to `out`.
+    pub fn start_archive(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+        out: Arc<BatchArchiveOut>,
+    ) -> Result<Box<dyn Running>, String> {
+        self.start_planned(def, stmt, ctx, Some(out))
+    }
+
+    fn start_planned(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+        out: Option<Arc<BatchArchiveOut>>,
+    ) -> Result<Box<dyn Running>, String> {
+        let plan = Arc::new(plan(def, stmt, self, &ctx.store, out)?);
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "batch queries need the tokio runtime".to_string())?;
         let client = reqwest::Client::builder()
@@ -650,6 +709,7 @@ impl Runner for BatchRunner {
             tasks: Mutex::new(vec![scheduler]),
             current,
             runs,
+            out: plan.out.clone(),
         }))
     }
 }
@@ -685,7 +745,7 @@ impl Launcher {
         let run = tokio::spawn(async move {
             let result = match &plan.archive {
                 Some(a) => run_archive(&plan, a, at, &client, &stats).await,
-                None => run_once(&plan, &client, &stats).await,
+                None => run_once(&plan, at, &client, &stats).await,
             };
             match result {
                 Ok(()) => {
@@ -904,6 +964,7 @@ fn with_auth(req: reqwest::RequestBuilder, plan: &BatchPlan) -> reqwest::Request
 /// One run: query, convert, write.
 async fn run_once(
     plan: &BatchPlan,
+    at: i64,
     client: &reqwest::Client,
     stats: &TaskStats,
 ) -> Result<(), String> {
@@ -938,7 +999,7 @@ async fn run_once(
         to_lines(plan.measurement.as_deref(), &body, &mut floats)?
     };
     stats.points_in.fetch_add(rows, Relaxed);
-    deliver(plan, client, out.into_bytes(), lines as usize, stats).await
+    deliver(plan, at, client, out.into_bytes(), lines as usize, stats).await
 }
 
 /// One `FROM ARCHIVE` run scheduled at `at`: read the range from the archive, evaluate,
@@ -958,13 +1019,15 @@ async fn run_archive(
     };
     let out = weir_sql::cq::run_batch(&src.plan, (lo, hi), &batches);
     stats.points_in.fetch_add(out.points, Relaxed);
-    deliver(plan, client, out.output.body, out.output.lines, stats).await
+    deliver(plan, at, client, out.output.body, out.output.lines, stats).await
 }
 
 /// Hands one run's rows to the task's sink: written `INTO` InfluxDB, or evaluated by the
-/// alert (an alert evaluates every run, also one without rows, so nothing is published).
+/// alert (an alert evaluates every run, also one without rows, so nothing is published), or
+/// written to the archive of a batch archive (the run scheduled at `at`).
 async fn deliver(
     plan: &BatchPlan,
+    at: i64,
     client: &reqwest::Client,
     body: Vec<u8>,
     lines: usize,
@@ -976,6 +1039,11 @@ async fn deliver(
         return Ok(());
     }
     if lines == 0 {
+        return Ok(());
+    }
+    if let Some(out) = &plan.out {
+        let rows = out.write(at, &body).await?;
+        stats.points_out.fetch_add(rows, Relaxed);
         return Ok(());
     }
     post_lines(plan, client, body).await?;
@@ -1237,6 +1305,7 @@ struct RunningBatch {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
     runs: Arc<RunLog>,
+    out: Option<Arc<BatchArchiveOut>>,
 }
 
 impl Running for RunningBatch {
@@ -1245,7 +1314,11 @@ impl Running for RunningBatch {
     }
 
     fn extra_stats(&self) -> Value {
-        self.runs.to_json()
+        let mut v = self.runs.to_json();
+        if let (Some(out), Some(map)) = (&self.out, v.as_object_mut()) {
+            map.insert("archive".to_string(), out.to_json());
+        }
+        v
     }
 
     fn stop(&self) {
@@ -1275,7 +1348,7 @@ mod tests {
             modified: String::new(),
         };
         let (runner, store, _dir) = test_runner(url, None);
-        plan(&def, &stmts[0], &runner, &store)
+        plan(&def, &stmts[0], &runner, &store, None)
     }
 
     /// A runner with its own store (for batch alerts' topics and states).
@@ -1479,7 +1552,7 @@ mod tests {
                 modified: String::new(),
             };
             let (runner, store, _dir) = test_runner(url, Some(Arc::clone(&archive)));
-            plan(&def, &stmts[0], &runner, &store)
+            plan(&def, &stmts[0], &runner, &store, None)
         };
         let p = with_archive(text, "http://influx:8086").unwrap();
         assert!(p.archive.is_some());
