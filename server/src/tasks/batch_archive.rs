@@ -1,8 +1,8 @@
 //! The sink of a batch archive (`CREATE ARCHIVE ... EVERY d AS SELECT ...`): each run's
 //! result rows, line protocol as for every batch query, are typed as ingest types them and
 //! written to the archive root by [`weir_archive::batch::write_run`], one file per partition
-//! and measurement named after the run's scheduled time. Writing the same run again (same
-//! scheduled time, same range) overwrites its files; a run whose write fails leaves none.
+//! and measurement named after the run's time range. Writing a run of the same range again
+//! overwrites its files; a run whose write fails leaves none.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -45,11 +45,12 @@ impl BatchArchiveOut {
         }
     }
 
-    /// Writes the rows of the run scheduled at `at`; the number of rows written.
-    pub async fn write(&self, at: i64, body: &[u8]) -> Result<u64, String> {
+    /// Writes the rows of the run whose key is `key` (its range, or its scheduled time); the
+    /// number of rows written.
+    pub async fn write(&self, key: u64, body: &[u8]) -> Result<u64, String> {
         let batches = lines_to_batches(&self.db, &self.rp, &self.registry, body)?;
         let mut known = self.known.lock().await;
-        let w = write_run(&self.root, &self.spec, at, batches, &mut known)
+        let w = write_run(&self.root, &self.spec, key, batches, &mut known)
             .await
             .map_err(|e| {
                 format!(
@@ -66,7 +67,7 @@ impl BatchArchiveOut {
 
     pub fn describe(&self) -> String {
         format!(
-            "writes the rows to archive {} ({}.{}.<measurement> under {}, partitioned by {:?}, time unit {:?}; one file per partition and measurement per run, named after the run's scheduled time, so a run written again replaces its files)",
+            "writes the rows to archive {} ({}.{}.<measurement> under {}, partitioned by {:?}, time unit {:?}; one file per partition and measurement per run, named after the run's time range, so a run of the same range replaces its files)",
             self.spec.name, self.db, self.rp, self.root.url, self.spec.partition, self.spec.time_unit
         )
     }

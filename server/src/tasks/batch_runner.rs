@@ -99,6 +99,10 @@ struct BatchPlan {
     alert: Option<Arc<BatchAlert>>,
     /// `Some` for a batch archive: the rows are written to the archive, not `INTO` InfluxDB.
     out: Option<Arc<BatchArchiveOut>>,
+    /// For a batch archive, the range a run reads when weir can tell it from `WHERE` (always
+    /// for `FROM ARCHIVE`): it names the run's files, so runs of the same range overwrite
+    /// each other's files. `None`: the scheduled time names them.
+    out_range: Option<TimeRange>,
 }
 
 /// Functions whose result is a float whatever the type of their input.
@@ -352,6 +356,15 @@ fn plan(
     } else {
         None
     };
+    let out_range = match (&out, &archive) {
+        (None, _) => None,
+        (Some(_), Some(a)) => Some(a.range.clone()),
+        (Some(_), None) => {
+            let mut probe = b.clone();
+            probe.select.from_archive = true;
+            weir_sql::cq::plan_batch(&probe).ok().map(|p| p.range)
+        }
+    };
     let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
     // An alert or an archive over the archive needs no InfluxDB at all.
     if url.is_empty() && !((alert.is_some() || out.is_some()) && archive.is_some()) {
@@ -417,6 +430,7 @@ fn plan(
         archive,
         alert,
         out,
+        out_range,
     })
 }
 
@@ -1042,7 +1056,14 @@ async fn deliver(
         return Ok(());
     }
     if let Some(out) = &plan.out {
-        let rows = out.write(at, &body).await?;
+        let key = match &plan.out_range {
+            Some(r) => {
+                let (lo, hi) = r.resolve(at);
+                weir_archive::batch::run_key(lo, hi)
+            }
+            None => u64::try_from(at).unwrap_or_default(),
+        };
+        let rows = out.write(key, &body).await?;
         stats.points_out.fetch_add(rows, Relaxed);
         return Ok(());
     }
