@@ -26,7 +26,7 @@ pub mod store;
 /// The Arrow crate the archive's types come from (results, batches), so callers need no
 /// Arrow dependency of their own to read a [`QueryResult`].
 pub use arrow;
-pub use query::{ArchiveQuery, QueryResult};
+pub use query::{ArchiveQuery, QueryResult, Scope};
 pub use sink::{ArchiveSink, ArchiveStats, Derive, DerivedBatch};
 pub use spec::{ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
 pub use store::ArchiveRoot;

@@ -1073,16 +1073,30 @@ async fn deliver(
 }
 
 /// The rows of the measurements `src` reads with a time in `[lo, hi]`, in time order per
-/// measurement, as the stream operators read them. The `time` filter reaches the archive's
-/// scan, which opens only the partitions that overlap it.
+/// measurement, as the stream operators read them. Only the directories of the partitions
+/// that overlap `[lo, hi]` are listed and only their files' footers read
+/// ([`ArchiveQuery::context_for`]), and the `time` filter reaches the scan.
 async fn read_archive(
     src: &ArchiveSource,
     lo: i64,
     hi: i64,
 ) -> Result<Vec<(String, datafusion::arrow::record_batch::RecordBatch)>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot read the archive: {e}");
-    let ctx = src.archive.context().await.map_err(|e| failed(&e))?;
     let plan = &src.plan;
+    // Only the tables and partitions of the run are listed and registered.
+    let wanted = |m: &str| plan.sources.matches(m);
+    let scope = weir_archive::Scope {
+        db: &plan.db,
+        rp: plan.rp.as_deref(),
+        measurement: &wanted,
+        lo,
+        hi,
+    };
+    let ctx = src
+        .archive
+        .context_for(&scope)
+        .await
+        .map_err(|e| failed(&e))?;
     let mut out = Vec::new();
     // Nothing archived yet for the database: nothing to read.
     let Some(catalog) = ctx.catalog(&plan.db) else {
