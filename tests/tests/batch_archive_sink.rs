@@ -145,11 +145,7 @@ fn batch_archive_writes_influxdb_answer_to_parquet_once_per_range() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let t = task(&weir, "cpu_5m");
-        if t["stats"]["archive"]["archive"]["files_written"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 3
-        {
+        if t["stats"]["archive"]["files_written"].as_u64().unwrap_or(0) >= 3 {
             break;
         }
         assert!(

@@ -96,6 +96,14 @@ impl Runner for ArchiveRunner {
             let batch = self.batch.as_ref().ok_or_else(|| {
                 format!("archive {}: scheduled archives are not available", a.name)
             })?;
+            if s.from_archive && s.target.is_none() && spec.url == self.default_url {
+                return Err(format!(
+                    "archive {} reads FROM ARCHIVE and writes to that same archive root: name \
+                     the result measurement with INTO, or its rows would land in the table of \
+                     the measurement they are read from",
+                    a.name
+                ));
+            }
             let root = ArchiveRoot::open(&spec.url, &self.store)
                 .map_err(|e| format!("cannot open archive {} at {}: {e}", a.name, spec.url))?;
             // Rows are filed under INTO's retention policy, else the source's, else autogen.

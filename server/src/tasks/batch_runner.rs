@@ -1350,8 +1350,11 @@ impl Running for RunningBatch {
 
     fn extra_stats(&self) -> Value {
         let mut v = self.runs.to_json();
+        // A batch archive: what it wrote, as a stream archive shows it, next to its runs.
         if let (Some(out), Some(map)) = (&self.out, v.as_object_mut()) {
-            map.insert("archive".to_string(), out.to_json());
+            if let Value::Object(written) = out.to_json() {
+                map.extend(written);
+            }
         }
         v
     }
