@@ -65,6 +65,8 @@ struct ArchiveSource {
     archive: Arc<ArchiveQuery>,
     plan: Arc<CqPlan>,
     range: TimeRange,
+    /// The whole plan: an aggregate over the whole range is planned per run.
+    planned: weir_sql::cq::BatchQueryPlan,
 }
 
 /// What one batch query does, fixed at start.
@@ -350,8 +352,9 @@ fn plan(
         })?;
         Some(ArchiveSource {
             archive: Arc::clone(archive),
-            plan: planned.plan,
-            range: planned.range,
+            plan: Arc::clone(&planned.plan),
+            range: planned.range.clone(),
+            planned,
         })
     } else {
         None
@@ -1031,7 +1034,12 @@ async fn run_archive(
     } else {
         Vec::new()
     };
-    let out = weir_sql::cq::run_batch(&src.plan, (lo, hi), &batches);
+    let last = weir_sql::cq::last_time(&batches, lo, hi);
+    let (run_plan, range) = src
+        .planned
+        .plan_run((lo, hi), last)
+        .map_err(|e| e.to_string())?;
+    let out = weir_sql::cq::run_batch(&run_plan, range, &batches);
     stats.points_in.fetch_add(out.points, Relaxed);
     deliver(plan, at, client, out.output.body, out.output.lines, stats).await
 }
