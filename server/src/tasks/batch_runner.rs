@@ -1419,6 +1419,61 @@ mod tests {
     }
 
     #[test]
+    fn plans_a_batch_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let out = || {
+            let root = weir_archive::ArchiveRoot::open(url, &Default::default()).unwrap();
+            let spec = weir_archive::ArchiveSpec::new("a", "db", url);
+            Arc::new(BatchArchiveOut::new(
+                spec,
+                root,
+                "db".into(),
+                "autogen".into(),
+            ))
+        };
+        let planned = |text: &str| {
+            let stmts = weir_sql::parse_statements(text).unwrap();
+            let def = TaskDef {
+                name: "a".into(),
+                kind: super::super::model::TaskKind::Archive,
+                database: "db".into(),
+                statement: text.into(),
+                status: super::super::model::Status::Enabled,
+                created: String::new(),
+                modified: String::new(),
+            };
+            let (runner, store, _dir) = test_runner("http://influx:8086", None);
+            plan(&def, &stmts[0], &runner, &store, Some(out()))
+        };
+        // Rows keep the source's name; the range names the run's files.
+        let p = planned("CREATE ARCHIVE a ON db TO 'x' EVERY 1h AS SELECT mean(v) AS v FROM cpu WHERE time > now() - 1h GROUP BY time(5m), host").unwrap();
+        assert_eq!(p.measurement, None);
+        assert!(p.out.is_some() && p.archive.is_none());
+        assert_eq!(
+            p.out_range.as_ref().unwrap().resolve(10_000),
+            (10_000 - 3_600_000_000_000 + 1, 10_000)
+        );
+        assert!(
+            p.describe().starts_with("batch archive a on db"),
+            "{}",
+            p.describe()
+        );
+        assert!(
+            p.describe().contains("writes the rows to archive a"),
+            "{}",
+            p.describe()
+        );
+        // INTO names the measurement; a range weir cannot tell names the files by run time.
+        let p = planned("CREATE ARCHIVE a ON db CRON '@hourly' AS SELECT v INTO cpu_copy FROM cpu")
+            .unwrap();
+        assert_eq!(p.measurement.as_deref(), Some("cpu_copy"));
+        assert!(p.out_range.is_none());
+        // A stream archive is not a batch query.
+        assert!(planned("CREATE ARCHIVE a ON db FROM cpu").is_err());
+    }
+
+    #[test]
     fn plans_the_spec_example() {
         let p = plan_of(
             "CREATE BATCH QUERY cpu_hourly ON telegraf EVERY 1h OFFSET 5m BEGIN SELECT mean(usage_idle) AS usage_idle INTO telegraf.autogen.cpu_1h FROM cpu WHERE time > now() - 1h GROUP BY time(1h), host END",
