@@ -14,6 +14,7 @@
 //! every column the measurement has had, sorted by name; tags `Dictionary(Int32, Utf8)`,
 //! fields typed; rows sorted by tags then time; zstd; page statistics.
 
+pub mod batch;
 pub mod compact;
 pub mod encode;
 pub mod layout;
@@ -25,7 +26,7 @@ pub mod store;
 /// The Arrow crate the archive's types come from (results, batches), so callers need no
 /// Arrow dependency of their own to read a [`QueryResult`].
 pub use arrow;
-pub use query::{ArchiveQuery, QueryResult};
+pub use query::{ArchiveQuery, QueryResult, Scope};
 pub use sink::{ArchiveSink, ArchiveStats, Derive, DerivedBatch};
 pub use spec::{ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
 pub use store::ArchiveRoot;

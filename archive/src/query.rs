@@ -69,6 +69,17 @@ struct TableFile {
     range: Option<(i64, i64)>,
 }
 
+/// What a scoped context ([`ArchiveQuery::context_for`]) registers: the tables of one
+/// database, of one retention policy or all, of the measurements `measurement` keeps, with
+/// the files of the partitions that overlap `[lo, hi]` (ns, inclusive) only.
+pub struct Scope<'a> {
+    pub db: &'a str,
+    pub rp: Option<&'a str>,
+    pub measurement: &'a (dyn Fn(&str) -> bool + Sync),
+    pub lo: i64,
+    pub hi: i64,
+}
+
 /// A query result.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
@@ -91,11 +102,24 @@ impl ArchiveQuery {
 
     /// A session with every archived measurement registered as `db.rp.measurement`.
     pub async fn context(&self) -> Result<SessionContext, ArchiveError> {
+        self.context_in(None).await
+    }
+
+    /// A session with the tables of `scope` only: what a batch query's run reads. Only the
+    /// directories on the way to the partitions that overlap the range are listed (the
+    /// database's, the retention policies', the measurements' and, for hourly partitions,
+    /// the days that overlap), and only their files' footers are read, so the cost of a run
+    /// follows its range, not the size of the archive.
+    pub async fn context_for(&self, scope: &Scope<'_>) -> Result<SessionContext, ArchiveError> {
+        self.context_in(Some(scope)).await
+    }
+
+    async fn context_in(&self, scope: Option<&Scope<'_>>) -> Result<SessionContext, ArchiveError> {
         let ctx =
             SessionContext::new_with_config(SessionConfig::new().with_information_schema(true));
         let url = ObjectStoreUrl::parse(STORE_URL)?;
         ctx.register_object_store(url.as_ref(), Arc::clone(&self.root.store));
-        for (db, rps) in self.tables().await? {
+        for (db, rps) in self.tables(scope).await? {
             let catalog = Arc::new(MemoryCatalogProvider::new());
             for (rp, tables) in rps {
                 let schema = Arc::new(MemorySchemaProvider::new());
@@ -129,21 +153,38 @@ impl ArchiveQuery {
     #[allow(clippy::type_complexity)]
     async fn tables(
         &self,
+        scope: Option<&Scope<'_>>,
     ) -> Result<BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>>, ArchiveError>
     {
         let mut out: BTreeMap<String, BTreeMap<String, BTreeMap<String, Vec<TableFile>>>> =
             BTreeMap::new();
+        let name = |p: &Path| p.filename().map(decode).unwrap_or_default();
         let (dbs, _) = self.list_dirs(&self.root.prefix).await?;
         for db in dbs {
+            if scope.is_some_and(|s| name(&db) != s.db) {
+                continue;
+            }
             let (rps, _) = self.list_dirs(&db).await?;
             for rp in rps {
+                if scope.is_some_and(|s| s.rp.is_some_and(|r| name(&rp) != r)) {
+                    continue;
+                }
                 let (ms, _) = self.list_dirs(&rp).await?;
                 for m in ms {
+                    if scope.is_some_and(|s| !(s.measurement)(&name(&m))) {
+                        continue;
+                    }
                     let mut files = Vec::new();
                     let mut stack = vec![m.clone()];
                     while let Some(dir) = stack.pop() {
                         let (subdirs, objects) = self.list_dirs(&dir).await?;
-                        stack.extend(subdirs);
+                        // Partitions (days, hours) outside the range are not entered.
+                        stack.extend(subdirs.into_iter().filter(|d| {
+                            match (scope, partition_range(d)) {
+                                (Some(s), Some((start, end))) => start <= s.hi && end > s.lo,
+                                _ => true,
+                            }
+                        }));
                         files.extend(
                             objects
                                 .into_iter()
@@ -157,7 +198,6 @@ impl ArchiveQuery {
                     if files.is_empty() {
                         continue;
                     }
-                    let name = |p: &Path| p.filename().map(decode).unwrap_or_default();
                     out.entry(name(&db))
                         .or_default()
                         .entry(name(&rp))
@@ -564,4 +604,84 @@ pub fn to_arrow_ipc(result: &QueryResult) -> Result<Vec<u8>, ArchiveError> {
         w.finish()?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::batch::{write_run, KnownColumns};
+    use crate::sink::DerivedBatch;
+    use crate::spec::{ArchiveSpec, Partition, StoreConfig};
+    use arrow::array::{Float64Array, TimestampNanosecondArray};
+    use object_store::{ObjectStoreExt, PutPayload};
+
+    const H: i64 = 3_600_000_000_000;
+
+    #[tokio::test]
+    async fn a_scoped_context_lists_only_the_partitions_of_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let root = ArchiveRoot::open(url, &StoreConfig::default()).unwrap();
+        let mut spec = ArchiveSpec::new("a", "db", url);
+        spec.partition = Partition::Hour;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(TIME_COLUMN, weir_engine::schema::time_type(), false),
+            Field::new("v", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(
+                    TimestampNanosecondArray::from(vec![10 * H + 1, 10 * H + 2])
+                        .with_timezone("UTC"),
+                ),
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+            ],
+        )
+        .unwrap();
+        let rows = |m: &str| DerivedBatch {
+            db: "db".into(),
+            rp: "autogen".into(),
+            measurement: m.into(),
+            batch: batch.clone(),
+        };
+        let mut known = KnownColumns::new();
+        write_run(&root, &spec, 1, vec![rows("m"), rows("other")], &mut known)
+            .await
+            .unwrap();
+        // Unreadable files in another hour, another day and another measurement: a run
+        // that listed them would fail reading their footers.
+        for p in [
+            "db/autogen/m/date=1970-01-01/hour=03/x.parquet",
+            "db/autogen/m/date=1970-01-05/hour=10/x.parquet",
+            "db/autogen/skipped/date=1970-01-01/hour=10/x.parquet",
+        ] {
+            root.store
+                .put(&Path::from(p), PutPayload::from_static(b"not parquet"))
+                .await
+                .unwrap();
+        }
+        let q = ArchiveQuery::new(root);
+        assert!(q.context().await.is_err());
+        let keep = |m: &str| m != "skipped";
+        let scope = Scope {
+            db: "db",
+            rp: None,
+            measurement: &keep,
+            lo: 10 * H,
+            hi: 11 * H - 1,
+        };
+        let ctx = q.context_for(&scope).await.unwrap();
+        let n = ctx
+            .sql("SELECT count(*) FROM db.autogen.m")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        assert_eq!(n[0].column(0).as_primitive::<Int64Type>().value(0), 2);
+        assert!(ctx.table("db.autogen.other").await.is_ok());
+        assert!(ctx.table("db.autogen.skipped").await.is_err());
+    }
 }

@@ -899,7 +899,7 @@ fn encode_flush(
 }
 
 /// Splits a batch by partition of its `time` column.
-fn split_by_partition(
+pub(crate) fn split_by_partition(
     batch: &RecordBatch,
     partition: crate::spec::Partition,
 ) -> Vec<(i64, RecordBatch)> {

@@ -29,7 +29,7 @@ fn runners(
     pipeline: &Arc<IngestPipeline>,
 ) -> Vec<(TaskKind, Arc<dyn Runner>)> {
     let default_url = config.resolve(&config.archive.url).display().to_string();
-    let archive = ArchiveRunner {
+    let mut archive = ArchiveRunner {
         default_url,
         state_dir: config.storage.dir.join("archives"),
         store: config.archive.store_config(),
@@ -37,6 +37,7 @@ fn runners(
             lateness: i64::try_from(config.engine.lateness.as_nanos()).unwrap_or(i64::MAX),
             series_ttl: i64::try_from(config.engine.series_ttl.as_nanos()).unwrap_or(i64::MAX),
         },
+        batch: None,
     };
     let cq = CqRunner {
         influxdb_url: config.influxdb.url.clone(),
@@ -51,7 +52,7 @@ fn runners(
         state_dir: config.storage.dir.join("tasks"),
         pipeline: Some(Arc::clone(pipeline)),
     };
-    let batch: Arc<dyn Runner> = Arc::new(BatchRunner {
+    let batch_runner = BatchRunner {
         influxdb_url: config.influxdb.url.clone(),
         username: config.influxdb.username.clone(),
         password: config.influxdb.password.clone(),
@@ -63,7 +64,9 @@ fn runners(
             }
         },
         topics: Arc::clone(topics),
-    });
+    };
+    archive.batch = Some(batch_runner.clone());
+    let batch: Arc<dyn Runner> = Arc::new(batch_runner);
     let alert = AlertRunner {
         topics: Arc::clone(topics),
         lateness: config.engine.lateness,

@@ -349,6 +349,8 @@ fn stream_sources(stmt: &Statement, out: &mut Vec<(String, Option<String>)>) {
                     ));
                 }
             }
+            // A scheduled archive is a batch task: it reads no stream.
+            ArchiveSource::Select(_) if a.schedule.is_some() => {}
             ArchiveSource::Select(s) => select_sources(&a.database, s, out),
         },
         _ => {}

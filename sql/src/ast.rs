@@ -1301,7 +1301,7 @@ pub enum ArchiveSource {
     Select(Select),
 }
 
-/// `CREATE [OR REPLACE] ARCHIVE name ON db [FROM m, ...] [TO 'url'] [PARTITION BY hour|day] [ROLL EVERY d] [TIME UNIT us|ns] [AS SELECT ...]`
+/// `CREATE [OR REPLACE] ARCHIVE name ON db [FROM m, ...] [TO 'url'] [PARTITION BY hour|day] [ROLL EVERY d] [TIME UNIT us|ns] [EVERY d [OFFSET d] | CRON 'expr'] [AS SELECT ...]`
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreateArchive {
     /// `OR REPLACE`
@@ -1320,6 +1320,9 @@ pub struct CreateArchive {
     pub roll_every: Option<Duration>,
     /// Timestamp unit; `None` means nanoseconds.
     pub time_unit: Option<TimeUnit>,
+    /// `EVERY d [OFFSET d]` or `CRON '...'` (only with `AS SELECT`): a batch archive, whose
+    /// SELECT runs as a batch query on this schedule and whose runs' rows are archived.
+    pub schedule: Option<Schedule>,
 }
 
 /// `CREATE [OR REPLACE] BATCH QUERY name ON db (EVERY d [OFFSET d] | CRON 'expr') BEGIN select END`
@@ -1629,6 +1632,9 @@ impl Display for CreateArchive {
         }
         if let Some(u) = self.time_unit {
             write!(f, " TIME UNIT {u}")?;
+        }
+        if let Some(s) = &self.schedule {
+            write!(f, " {s}")?;
         }
         if let ArchiveSource::Select(s) = &self.source {
             write!(f, " AS {s}")?;

@@ -1478,6 +1478,7 @@ impl<'a> Parser<'a> {
             partition_by: None,
             roll_every: None,
             time_unit: None,
+            schedule: None,
         };
         let mut seen: Vec<&'static str> = Vec::new();
         let mut dup = |tok: &Token, clause: &'static str| -> PResult<()> {
@@ -1487,6 +1488,7 @@ impl<'a> Parser<'a> {
             seen.push(clause);
             Ok(())
         };
+        let mut schedule_at = None;
         loop {
             let tok = self.peek_tok()?;
             if Self::is_kw(&tok, "FROM") {
@@ -1539,6 +1541,10 @@ impl<'a> Parser<'a> {
                     return Err(self.unexpected(&u, "us or ns"));
                 });
                 self.next()?;
+            } else if Self::is_kw(&tok, "EVERY") || Self::is_kw(&tok, "CRON") {
+                dup(&tok, "EVERY/CRON")?;
+                schedule_at = Some(tok.start);
+                archive.schedule = self.parse_schedule()?;
             } else if Self::is_kw(&tok, "AS") {
                 self.next()?;
                 if matches!(archive.source, ArchiveSource::Measurements(_)) {
@@ -1548,7 +1554,12 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 let select = self.parse_select(TargetRule::Optional)?;
-                Self::validate_select(&select, QueryContext::Archive, functions)?;
+                let ctx = if archive.schedule.is_some() {
+                    QueryContext::BatchArchive
+                } else {
+                    QueryContext::Archive
+                };
+                Self::validate_select(&select, ctx, functions)?;
                 archive.source = ArchiveSource::Select(select);
                 break;
             } else if matches!(tok.kind, TokenKind::Semicolon | TokenKind::Eof) {
@@ -1556,7 +1567,15 @@ impl<'a> Parser<'a> {
             } else {
                 return Err(self.unexpected(
                     &tok,
-                    "FROM, TO, PARTITION BY, ROLL EVERY, TIME UNIT, AS SELECT or ';'",
+                    "FROM, TO, PARTITION BY, ROLL EVERY, TIME UNIT, EVERY, CRON, AS SELECT or ';'",
+                ));
+            }
+        }
+        if let Some(at) = schedule_at {
+            if !matches!(archive.source, ArchiveSource::Select(_)) {
+                return Err(invalid(
+                    at,
+                    "a scheduled ARCHIVE (EVERY or CRON) needs AS SELECT: its query runs as a batch query",
                 ));
             }
         }

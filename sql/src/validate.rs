@@ -52,6 +52,8 @@ pub enum QueryContext {
     BatchQuery,
     /// `CREATE ARCHIVE ... AS SELECT` (stream; no INTO).
     Archive,
+    /// `CREATE ARCHIVE ... EVERY d AS SELECT` (scheduled; INTO optional, a measurement name).
+    BatchArchive,
     /// A SELECT on its own: only InfluxDB's rules.
     Select,
 }
@@ -71,6 +73,7 @@ impl QueryContext {
             QueryContext::BatchAlert => "an ALERT",
             QueryContext::BatchQuery => "a BATCH QUERY",
             QueryContext::Archive => "an ARCHIVE",
+            QueryContext::BatchArchive => "a scheduled ARCHIVE",
             QueryContext::Select => "a SELECT",
         }
     }
@@ -100,13 +103,16 @@ pub fn validate_select(select: &Select, ctx: QueryContext, udfs: &Functions) -> 
     if select.from_archive
         && !matches!(
             ctx,
-            QueryContext::BatchQuery | QueryContext::BatchAlert | QueryContext::Select
+            QueryContext::BatchQuery
+                | QueryContext::BatchAlert
+                | QueryContext::BatchArchive
+                | QueryContext::Select
         )
     {
         return Err(err(
             select.span,
             format!(
-                "FROM ARCHIVE is only allowed in a BATCH QUERY or a scheduled ALERT, not in {}",
+                "FROM ARCHIVE is only allowed in a BATCH QUERY, a scheduled ALERT or a scheduled ARCHIVE, not in {}",
                 ctx.describe()
             ),
         ));

@@ -149,6 +149,10 @@ const RECENT: &str = "SELECT mean(usage_idle) AS mean, max(usage_idle) AS max, c
 
 const FIXED: &str = "SELECT mean(usage_idle) AS mean, max(n) AS max_n, sum(n) AS sum_n, count(n) AS count FROM cpu WHERE time >= '2023-01-01T00:00:00Z' AND time < '2023-01-01T01:00:00Z' GROUP BY time(5m), host fill(0)";
 
+const WHOLE_GTE: &str = "SELECT mean(usage_idle) AS mean, max(n) AS max_n, sum(n) AS sum_n, count(n) AS count FROM cpu WHERE time >= '2023-01-01T00:00:00Z' AND time < '2023-01-01T01:00:00Z' GROUP BY host";
+
+const WHOLE_GT: &str = "SELECT mean(usage_idle) AS mean, min(n) AS min_n, count(usage_idle) AS count FROM cpu WHERE time > '2023-01-01T00:10:00Z' AND time <= '2023-01-01T00:40:00Z' GROUP BY host";
+
 /// The SELECT of a batch query: `oracle` with `INTO` and `FROM ARCHIVE`.
 fn batch(name: &str, into: &str, oracle: &str) -> String {
     let select = oracle.replacen(
@@ -198,6 +202,12 @@ fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
     assert_converges(&influxd, RECENT, "cpu_recent", 20);
     // fill(0): every 5m window of the hour for every host, as InfluxDB fills them.
     assert_converges(&influxd, FIXED, "cpu_fixed", 36);
+    // Aggregates over the whole range (no GROUP BY time()): one row per group, at the lower
+    // bound as influxd answers it (`time >= X` gives X, `time > X` gives X + 1ns).
+    sql_ok(&weir, &batch("cpu_whole_gte", "cpu_whole_gte", WHOLE_GTE));
+    sql_ok(&weir, &batch("cpu_whole_gt", "cpu_whole_gt", WHOLE_GT));
+    assert_converges(&influxd, WHOLE_GTE, "cpu_whole_gte", 3);
+    assert_converges(&influxd, WHOLE_GT, "cpu_whole_gt", 3);
 
     let t = task(&weir, "cpu_recent");
     assert_eq!(t["stats"]["errors"], 0, "{t}");

@@ -57,34 +57,7 @@ impl CqDerive {
             .clone()
             .or_else(|| self.plan.rp.clone())
             .unwrap_or_else(|| "autogen".to_string());
-        let mut builder = RequestBuilder::new(db, &self.registry, Precision::Nanoseconds, 0, 1024);
-        let mut parsed = ParsedLine::default();
-        let mut problems = Vec::new();
-        for (n, line) in lines(&out.body) {
-            let added = parse_line(line, n, &mut parsed)
-                .map_err(|e| e.to_string())
-                .and_then(|()| builder.add_line(n, &parsed).map_err(|e| e.reason));
-            if let Err(e) = added {
-                problems.push(e);
-            }
-        }
-        let built = builder.finish().map_err(|e| e.to_string())?;
-        if !problems.is_empty() {
-            return Err(format!(
-                "{} result rows could not be archived: {}",
-                problems.len(),
-                problems[0]
-            ));
-        }
-        Ok(built
-            .into_iter()
-            .map(|m| DerivedBatch {
-                db: db.to_string(),
-                rp: rp.clone(),
-                measurement: m.measurement.to_string(),
-                batch: m.batch,
-            })
-            .collect())
+        lines_to_batches(db, &rp, &self.registry, &out.body)
     }
 }
 
@@ -123,4 +96,42 @@ impl Derive for CqDerive {
     fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         self.state.restore(bytes).map_err(|e| e.to_string())
     }
+}
+
+/// Result rows (line protocol) as Arrow batches per measurement, typed as ingest types them
+/// (`registry` keeps a column's type across calls), for `db`.`rp`.
+pub fn lines_to_batches(
+    db: &str,
+    rp: &str,
+    registry: &SchemaRegistry,
+    body: &[u8],
+) -> Result<Vec<DerivedBatch>, String> {
+    let mut builder = RequestBuilder::new(db, registry, Precision::Nanoseconds, 0, 1024);
+    let mut parsed = ParsedLine::default();
+    let mut problems = Vec::new();
+    for (n, line) in lines(body) {
+        let added = parse_line(line, n, &mut parsed)
+            .map_err(|e| e.to_string())
+            .and_then(|()| builder.add_line(n, &parsed).map_err(|e| e.reason));
+        if let Err(e) = added {
+            problems.push(e);
+        }
+    }
+    let built = builder.finish().map_err(|e| e.to_string())?;
+    if !problems.is_empty() {
+        return Err(format!(
+            "{} result rows could not be archived: {}",
+            problems.len(),
+            problems[0]
+        ));
+    }
+    Ok(built
+        .into_iter()
+        .map(|m| DerivedBatch {
+            db: db.to_string(),
+            rp: rp.to_string(),
+            measurement: m.measurement.to_string(),
+            batch: m.batch,
+        })
+        .collect())
 }

@@ -4,13 +4,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use weir_archive::{ArchiveSink, ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
+use weir_archive::{ArchiveRoot, ArchiveSink, ArchiveSpec, Partition, StoreConfig, TimeUnitSpec};
 use weir_engine::router::Router;
-use weir_sql::ast::{ArchiveSource, MeasurementName, Partitioning, TimeUnit};
+use weir_sql::ast::{ArchiveSource, MeasurementName, Partitioning, Source, TimeUnit};
 use weir_sql::cq::CqSettings;
 use weir_sql::Statement;
 
 use super::archive_query::CqDerive;
+use super::batch_archive::BatchArchiveOut;
+use super::batch_runner::BatchRunner;
 
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
@@ -26,6 +28,9 @@ pub struct ArchiveRunner {
     pub store: StoreConfig,
     /// `[engine] lateness` and `series_ttl`, for archives of query results.
     pub cq_settings: CqSettings,
+    /// Runs scheduled archives (`CREATE ARCHIVE ... EVERY d AS SELECT`) as batch queries;
+    /// `None` refuses them.
+    pub batch: Option<BatchRunner>,
 }
 
 /// Runs `fut` to completion from synchronous code running on the runtime (the manager is
@@ -69,6 +74,7 @@ impl Runner for ArchiveRunner {
                     }
                 }
             }
+            ArchiveSource::Select(_) if a.schedule.is_some() => {}
             ArchiveSource::Select(s) => {
                 derive = Some(super::archive_query::plan(a, s, &ctx.planner_udfs())?);
             }
@@ -86,6 +92,37 @@ impl Runner for ArchiveRunner {
             Some(TimeUnit::Microsecond) => TimeUnitSpec::Us,
             Some(TimeUnit::Nanosecond) | None => TimeUnitSpec::Ns,
         };
+        if let (Some(_), ArchiveSource::Select(s)) = (&a.schedule, &a.source) {
+            let batch = self.batch.as_ref().ok_or_else(|| {
+                format!("archive {}: scheduled archives are not available", a.name)
+            })?;
+            if s.from_archive && s.target.is_none() && spec.url == self.default_url {
+                return Err(format!(
+                    "archive {} reads FROM ARCHIVE and writes to that same archive root: name \
+                     the result measurement with INTO, or its rows would land in the table of \
+                     the measurement they are read from",
+                    a.name
+                ));
+            }
+            let root = ArchiveRoot::open(&spec.url, &self.store)
+                .map_err(|e| format!("cannot open archive {} at {}: {e}", a.name, spec.url))?;
+            // Rows are filed under INTO's retention policy, else the source's, else autogen.
+            let target = s.target.as_ref();
+            let db = target
+                .and_then(|t| t.database.clone())
+                .unwrap_or_else(|| a.database.clone());
+            let rp = target
+                .and_then(|t| t.retention_policy.clone())
+                .or_else(|| {
+                    s.sources.iter().find_map(|src| match src {
+                        Source::Measurement(m) => m.retention_policy.clone(),
+                        Source::Subquery(_) => None,
+                    })
+                })
+                .unwrap_or_else(|| "autogen".to_string());
+            let out = std::sync::Arc::new(BatchArchiveOut::new(spec, root, db, rp));
+            return batch.start_archive(def, stmt, ctx, out);
+        }
         let plan = format!(
             "Archive {name}: {db}.*.{ms} -> {url} partitioned by {part:?}, roll every {roll:?}, time unit {unit:?}",
             name = spec.name,

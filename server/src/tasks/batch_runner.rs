@@ -36,6 +36,7 @@ use weir_sql::cq::{CqPlan, TimeRange};
 use weir_sql::Statement;
 
 use super::batch_alert::BatchAlert;
+use super::batch_archive::BatchArchiveOut;
 use super::influx::urlencode;
 use super::model::{TaskDef, TaskStats};
 use super::runtime::{Runner, Running, StartContext};
@@ -64,6 +65,8 @@ struct ArchiveSource {
     archive: Arc<ArchiveQuery>,
     plan: Arc<CqPlan>,
     range: TimeRange,
+    /// The whole plan: an aggregate over the whole range is planned per run.
+    planned: weir_sql::cq::BatchQueryPlan,
 }
 
 /// What one batch query does, fixed at start.
@@ -96,6 +99,12 @@ struct BatchPlan {
     archive: Option<ArchiveSource>,
     /// `Some` for a batch alert: the rows are evaluated and published, not written `INTO`.
     alert: Option<Arc<BatchAlert>>,
+    /// `Some` for a batch archive: the rows are written to the archive, not `INTO` InfluxDB.
+    out: Option<Arc<BatchArchiveOut>>,
+    /// For a batch archive, the range a run reads when weir can tell it from `WHERE` (always
+    /// for `FROM ARCHIVE`): it names the run's files, so runs of the same range overwrite
+    /// each other's files. `None`: the scheduled time names them.
+    out_range: Option<TimeRange>,
 }
 
 /// Rows per chunk of a batch query's answer (`/query?chunked=true&chunk_size=`).
@@ -204,12 +213,13 @@ impl BatchPlan {
             }
             When::Cron { text, .. } => format!("runs on CRON '{text}' (UTC)"),
         };
-        let sink = match &self.alert {
-            Some(a) => format!(
+        let sink = match (&self.alert, &self.out) {
+            (Some(a), _) => format!(
                 "evaluates the rows and publishes the events to topic {}",
                 a.topic()
             ),
-            None => format!(
+            (None, Some(o)) => o.describe(),
+            (None, None) => format!(
                 "writes the rows INTO {}.{}.{} via {}/write",
                 self.target_db,
                 self.target_rp.as_deref().unwrap_or(""),
@@ -219,6 +229,8 @@ impl BatchPlan {
         };
         let kind = if self.alert.is_some() {
             "batch alert"
+        } else if self.out.is_some() {
+            "batch archive"
         } else {
             "batch query"
         };
@@ -251,6 +263,7 @@ fn plan(
     stmt: &Statement,
     runner: &BatchRunner,
     store: &Arc<Store>,
+    out: Option<Arc<BatchArchiveOut>>,
 ) -> Result<BatchPlan, String> {
     // A batch alert runs its SELECT as a batch query whose rows keep their measurement's name.
     let (b, alert) = match stmt {
@@ -277,6 +290,33 @@ fn plan(
             };
             let alert = BatchAlert::open(a, Arc::clone(&runner.topics), Arc::clone(store))?;
             (b, Some(Arc::new(alert)))
+        }
+        // A batch archive runs its SELECT as a batch query whose rows keep their
+        // measurement's name unless INTO names one.
+        Statement::CreateArchive(a) => {
+            let (Some(schedule), weir_sql::ast::ArchiveSource::Select(s)) =
+                (&a.schedule, &a.source)
+            else {
+                return Err(format!(
+                    "archive {} has no schedule and SELECT: it is a stream archive",
+                    a.name
+                ));
+            };
+            let mut select = s.clone();
+            let into = select.target.take();
+            select.target = Some(Target {
+                database: Some(a.database.clone()),
+                retention_policy: None,
+                measurement: into.map_or(TargetMeasurement::Source, |t| t.measurement),
+            });
+            let b = CreateBatchQuery {
+                or_replace: a.or_replace,
+                name: a.name.clone(),
+                database: a.database.clone(),
+                schedule: schedule.clone(),
+                select,
+            };
+            (b, None)
         }
         _ => {
             return Err(format!(
@@ -315,15 +355,25 @@ fn plan(
         })?;
         Some(ArchiveSource {
             archive: Arc::clone(archive),
-            plan: planned.plan,
-            range: planned.range,
+            plan: Arc::clone(&planned.plan),
+            range: planned.range.clone(),
+            planned,
         })
     } else {
         None
     };
+    let out_range = match (&out, &archive) {
+        (None, _) => None,
+        (Some(_), Some(a)) => Some(a.range.clone()),
+        (Some(_), None) => {
+            let mut probe = b.clone();
+            probe.select.from_archive = true;
+            weir_sql::cq::plan_batch(&probe).ok().map(|p| p.range)
+        }
+    };
     let url = runner.influxdb_url.trim().trim_end_matches('/').to_string();
-    // An alert over the archive needs no InfluxDB at all.
-    if url.is_empty() && !(alert.is_some() && archive.is_some()) {
+    // An alert or an archive over the archive needs no InfluxDB at all.
+    if url.is_empty() && !((alert.is_some() || out.is_some()) && archive.is_some()) {
         return Err(if archive.is_some() {
             format!(
                 "batch query {} writes INTO InfluxDB; configure [influxdb] url",
@@ -387,6 +437,8 @@ fn plan(
             .collect(),
         archive,
         alert,
+        out,
+        out_range,
     })
 }
 
@@ -602,7 +654,31 @@ impl Runner for BatchRunner {
         stmt: &Statement,
         ctx: &StartContext,
     ) -> Result<Box<dyn Running>, String> {
-        let plan = Arc::new(plan(def, stmt, self, &ctx.store)?);
+        self.start_planned(def, stmt, ctx, None)
+    }
+}
+
+impl BatchRunner {
+    /// Starts a batch archive (`CREATE ARCHIVE ... EVERY d AS SELECT`), whose runs' rows go
+    /// to `out`.
+    pub fn start_archive(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+        out: Arc<BatchArchiveOut>,
+    ) -> Result<Box<dyn Running>, String> {
+        self.start_planned(def, stmt, ctx, Some(out))
+    }
+
+    fn start_planned(
+        &self,
+        def: &TaskDef,
+        stmt: &Statement,
+        ctx: &StartContext,
+        out: Option<Arc<BatchArchiveOut>>,
+    ) -> Result<Box<dyn Running>, String> {
+        let plan = Arc::new(plan(def, stmt, self, &ctx.store, out)?);
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| "batch queries need the tokio runtime".to_string())?;
         let client = reqwest::Client::builder()
@@ -655,6 +731,7 @@ impl Runner for BatchRunner {
             tasks: Mutex::new(vec![scheduler]),
             current,
             runs,
+            out: plan.out.clone(),
         }))
     }
 }
@@ -690,7 +767,7 @@ impl Launcher {
         let run = tokio::spawn(async move {
             let result = match &plan.archive {
                 Some(a) => run_archive(&plan, a, at, &client, &stats).await,
-                None => run_once(&plan, &client, &stats).await,
+                None => run_once(&plan, at, &client, &stats).await,
             };
             match result {
                 Ok(()) => {
@@ -909,6 +986,7 @@ fn with_auth(req: reqwest::RequestBuilder, plan: &BatchPlan) -> reqwest::Request
 /// One run: query, convert, write.
 async fn run_once(
     plan: &BatchPlan,
+    at: i64,
     client: &reqwest::Client,
     stats: &TaskStats,
 ) -> Result<(), String> {
@@ -936,7 +1014,11 @@ async fn run_once(
             text.trim()
         ));
     }
-    // One JSON object per line; each is converted and delivered as it completes.
+    // One JSON object per line; each is converted and delivered as it completes, except to an
+    // archive, which writes a run's rows as whole files (one per partition and measurement):
+    // its chunks are collected and written once.
+    let whole_run = plan.out.is_some();
+    let (mut run_body, mut run_lines) = (Vec::new(), 0usize);
     let mut pending: Vec<u8> = Vec::new();
     let mut delivered = false;
     loop {
@@ -958,16 +1040,21 @@ async fn run_once(
                 to_lines(plan.measurement.as_deref(), &body, &mut floats)?
             };
             stats.points_in.fetch_add(rows, Relaxed);
-            deliver(plan, client, out.into_bytes(), lines as usize, stats).await?;
+            if whole_run {
+                run_body.extend_from_slice(out.as_bytes());
+                run_lines += lines as usize;
+                continue;
+            }
+            deliver(plan, at, client, out.into_bytes(), lines as usize, stats).await?;
             delivered = true;
         }
         if done {
             break;
         }
     }
-    if !delivered {
-        // No rows at all: an alert still evaluates the (empty) run.
-        deliver(plan, client, Vec::new(), 0, stats).await?;
+    if whole_run || !delivered {
+        // An archive's whole run; or no rows at all (an alert still evaluates the empty run).
+        deliver(plan, at, client, run_body, run_lines, stats).await?;
     }
     Ok(())
 }
@@ -1001,15 +1088,22 @@ async fn run_archive(
     } else {
         Vec::new()
     };
-    let out = weir_sql::cq::run_batch(&src.plan, (lo, hi), &batches);
+    let last = weir_sql::cq::last_time(&batches, lo, hi);
+    let (run_plan, range) = src
+        .planned
+        .plan_run((lo, hi), last)
+        .map_err(|e| e.to_string())?;
+    let out = weir_sql::cq::run_batch(&run_plan, range, &batches);
     stats.points_in.fetch_add(out.points, Relaxed);
-    deliver(plan, client, out.output.body, out.output.lines, stats).await
+    deliver(plan, at, client, out.output.body, out.output.lines, stats).await
 }
 
 /// Hands one run's rows to the task's sink: written `INTO` InfluxDB, or evaluated by the
-/// alert (an alert evaluates every run, also one without rows, so nothing is published).
+/// alert (an alert evaluates every run, also one without rows, so nothing is published), or
+/// written to the archive of a batch archive (the run scheduled at `at`).
 async fn deliver(
     plan: &BatchPlan,
+    at: i64,
     client: &reqwest::Client,
     body: Vec<u8>,
     lines: usize,
@@ -1023,22 +1117,48 @@ async fn deliver(
     if lines == 0 {
         return Ok(());
     }
+    if let Some(out) = &plan.out {
+        let key = match &plan.out_range {
+            Some(r) => {
+                let (lo, hi) = r.resolve(at);
+                weir_archive::batch::run_key(lo, hi)
+            }
+            None => u64::try_from(at).unwrap_or_default(),
+        };
+        let rows = out.write(key, &body).await?;
+        stats.points_out.fetch_add(rows, Relaxed);
+        return Ok(());
+    }
     post_lines(plan, client, body).await?;
     stats.points_out.fetch_add(lines as u64, Relaxed);
     Ok(())
 }
 
 /// The rows of the measurements `src` reads with a time in `[lo, hi]`, in time order per
-/// measurement, as the stream operators read them. The `time` filter reaches the archive's
-/// scan, which opens only the partitions that overlap it.
+/// measurement, as the stream operators read them. Only the directories of the partitions
+/// that overlap `[lo, hi]` are listed and only their files' footers read
+/// ([`ArchiveQuery::context_for`]), and the `time` filter reaches the scan.
 async fn read_archive(
     src: &ArchiveSource,
     lo: i64,
     hi: i64,
 ) -> Result<Vec<(String, datafusion::arrow::record_batch::RecordBatch)>, String> {
     let failed = |e: &dyn std::fmt::Display| format!("cannot read the archive: {e}");
-    let ctx = src.archive.context().await.map_err(|e| failed(&e))?;
     let plan = &src.plan;
+    // Only the tables and partitions of the run are listed and registered.
+    let wanted = |m: &str| plan.sources.matches(m);
+    let scope = weir_archive::Scope {
+        db: &plan.db,
+        rp: plan.rp.as_deref(),
+        measurement: &wanted,
+        lo,
+        hi,
+    };
+    let ctx = src
+        .archive
+        .context_for(&scope)
+        .await
+        .map_err(|e| failed(&e))?;
     let mut out = Vec::new();
     // Nothing archived yet for the database: nothing to read.
     let Some(catalog) = ctx.catalog(&plan.db) else {
@@ -1282,6 +1402,7 @@ struct RunningBatch {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     current: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
     runs: Arc<RunLog>,
+    out: Option<Arc<BatchArchiveOut>>,
 }
 
 impl Running for RunningBatch {
@@ -1290,7 +1411,14 @@ impl Running for RunningBatch {
     }
 
     fn extra_stats(&self) -> Value {
-        self.runs.to_json()
+        let mut v = self.runs.to_json();
+        // A batch archive: what it wrote, as a stream archive shows it, next to its runs.
+        if let (Some(out), Some(map)) = (&self.out, v.as_object_mut()) {
+            if let Value::Object(written) = out.to_json() {
+                map.extend(written);
+            }
+        }
+        v
     }
 
     fn stop(&self) {
@@ -1320,7 +1448,7 @@ mod tests {
             modified: String::new(),
         };
         let (runner, store, _dir) = test_runner(url, None);
-        plan(&def, &stmts[0], &runner, &store)
+        plan(&def, &stmts[0], &runner, &store, None)
     }
 
     /// A runner with its own store (for batch alerts' topics and states).
@@ -1342,6 +1470,61 @@ mod tests {
             topics: Arc::new(topics.unwrap()),
         };
         (runner, store, dir)
+    }
+
+    #[test]
+    fn plans_a_batch_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().to_str().unwrap();
+        let out = || {
+            let root = weir_archive::ArchiveRoot::open(url, &Default::default()).unwrap();
+            let spec = weir_archive::ArchiveSpec::new("a", "db", url);
+            Arc::new(BatchArchiveOut::new(
+                spec,
+                root,
+                "db".into(),
+                "autogen".into(),
+            ))
+        };
+        let planned = |text: &str| {
+            let stmts = weir_sql::parse_statements(text).unwrap();
+            let def = TaskDef {
+                name: "a".into(),
+                kind: super::super::model::TaskKind::Archive,
+                database: "db".into(),
+                statement: text.into(),
+                status: super::super::model::Status::Enabled,
+                created: String::new(),
+                modified: String::new(),
+            };
+            let (runner, store, _dir) = test_runner("http://influx:8086", None);
+            plan(&def, &stmts[0], &runner, &store, Some(out()))
+        };
+        // Rows keep the source's name; the range names the run's files.
+        let p = planned("CREATE ARCHIVE a ON db TO 'x' EVERY 1h AS SELECT mean(v) AS v FROM cpu WHERE time > now() - 1h GROUP BY time(5m), host").unwrap();
+        assert_eq!(p.measurement, None);
+        assert!(p.out.is_some() && p.archive.is_none());
+        assert_eq!(
+            p.out_range.as_ref().unwrap().resolve(10_000),
+            (10_000 - 3_600_000_000_000 + 1, 10_000)
+        );
+        assert!(
+            p.describe().starts_with("batch archive a on db"),
+            "{}",
+            p.describe()
+        );
+        assert!(
+            p.describe().contains("writes the rows to archive a"),
+            "{}",
+            p.describe()
+        );
+        // INTO names the measurement; a range weir cannot tell names the files by run time.
+        let p = planned("CREATE ARCHIVE a ON db CRON '@hourly' AS SELECT v INTO cpu_copy FROM cpu")
+            .unwrap();
+        assert_eq!(p.measurement.as_deref(), Some("cpu_copy"));
+        assert!(p.out_range.is_none());
+        // A stream archive is not a batch query.
+        assert!(planned("CREATE ARCHIVE a ON db FROM cpu").is_err());
     }
 
     #[test]
@@ -1524,7 +1707,7 @@ mod tests {
                 modified: String::new(),
             };
             let (runner, store, _dir) = test_runner(url, Some(Arc::clone(&archive)));
-            plan(&def, &stmts[0], &runner, &store)
+            plan(&def, &stmts[0], &runner, &store, None)
         };
         let p = with_archive(text, "http://influx:8086").unwrap();
         assert!(p.archive.is_some());

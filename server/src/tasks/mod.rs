@@ -8,6 +8,7 @@ pub mod alert_runner;
 pub mod archive_query;
 pub mod archive_runner;
 pub mod batch_alert;
+pub mod batch_archive;
 pub mod batch_runner;
 pub mod cq_runner;
 mod influx;

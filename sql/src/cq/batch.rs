@@ -124,6 +124,44 @@ pub struct BatchQueryPlan {
     pub plan: Arc<CqPlan>,
     /// What each run reads.
     pub range: TimeRange,
+    /// `Some` for aggregates without `GROUP BY time()`: each run is planned with one window
+    /// over its range ([`BatchQueryPlan::plan_run`]), `plan` is then unused.
+    pub whole_range: Option<WholeRange>,
+}
+
+/// An aggregate over a run's whole range (no `GROUP BY time()`), as InfluxDB answers it: one
+/// row per group, timestamped with the range's lower bound (influxd 1.6 answers `time > X`
+/// with `X + 1ns`, `time >= X` with `X`).
+#[derive(Debug, Clone)]
+pub struct WholeRange {
+    cq: CreateContinuousQuery,
+}
+
+impl BatchQueryPlan {
+    /// The plan of a run over `[lo, hi]` whose points end at `last` (the latest point
+    /// time read, within the range), and the range to evaluate: for an aggregate over the
+    /// whole range, one window from the range's lower bound to `last`; otherwise `plan`.
+    pub fn plan_run(
+        &self,
+        (lo, hi): (i64, i64),
+        last: Option<i64>,
+    ) -> Result<(Arc<CqPlan>, (i64, i64)), BatchError> {
+        let Some(w) = &self.whole_range else {
+            return Ok((Arc::clone(&self.plan), (lo, hi)));
+        };
+        let start = lo;
+        let end = last.unwrap_or(lo).min(hi).max(start);
+        let interval = end.saturating_sub(start).saturating_add(1).max(1);
+        let mut cq = w.cq.clone();
+        cq.select.dimensions.push(crate::ast::Dimension::Time {
+            interval: crate::duration::Duration::from_nanos(interval),
+            offset: Some(crate::duration::Duration::from_nanos(
+                start.rem_euclid(interval),
+            )),
+        });
+        let plan = plan(&Statement::CreateContinuousQuery(cq))?;
+        Ok((Arc::new(plan), (lo, end)))
+    }
 }
 
 /// Plans a `CREATE BATCH QUERY ... FROM ARCHIVE`: the `time` conditions of `WHERE` become the
@@ -192,9 +230,12 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
                 .into(),
         ));
     }
-    if !windowed && b.select.fields.iter().any(|f| has_aggregate(&f.expr)) {
+    let whole = !windowed && b.select.fields.iter().any(|f| has_aggregate(&f.expr));
+    if whole && b.select.fields.len() == 1 && is_selector(&b.select.fields[0].expr) {
         return Err(unsupported(
-            "an aggregate or selector without GROUP BY time()".into(),
+            "a selector alone without GROUP BY time() (InfluxDB gives it the selected point's \
+             time; add another aggregate or GROUP BY time())"
+                .into(),
         ));
     }
     let mut select = b.select.clone();
@@ -209,8 +250,29 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
         resample: None,
         select,
     });
-    let plan = plan(&cq)?;
+    let whole_range = if whole {
+        let Statement::CreateContinuousQuery(c) = &cq else {
+            return Err(invalid("not a query".into()));
+        };
+        Some(WholeRange { cq: c.clone() })
+    } else {
+        None
+    };
+    // An aggregate over the whole range is planned per run; the plan checks it once here
+    // (with any window).
+    let plan = match &whole_range {
+        Some(w) => {
+            let mut c = w.cq.clone();
+            c.select.dimensions.push(crate::ast::Dimension::Time {
+                interval: crate::duration::Duration::from_nanos(1),
+                offset: None,
+            });
+            plan(&Statement::CreateContinuousQuery(c))?
+        }
+        None => plan(&cq)?,
+    };
     Ok(BatchQueryPlan {
+        whole_range,
         plan: Arc::new(plan),
         range: TimeRange {
             lower,
@@ -219,6 +281,12 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
             text: text.join(" AND "),
         },
     })
+}
+
+/// A selector call at the top of a field (`max(x)`, `first(x)`, ...).
+fn is_selector(e: &Expr) -> bool {
+    matches!(e, Expr::Call(c) if crate::functions::lookup(&c.name)
+        .is_some_and(|f| matches!(f.kind, crate::functions::FunctionKind::Selector)))
 }
 
 fn has_aggregate(e: &Expr) -> bool {
@@ -380,6 +448,24 @@ pub fn run_batch(
     wall.advance(400 * 86_400_000_000_000);
     out.output.append(state.close());
     out
+}
+
+/// The latest point time in `[lo, hi]` of `batches` (engine-shaped), if any.
+pub fn last_time(batches: &[(String, RecordBatch)], lo: i64, hi: i64) -> Option<i64> {
+    batches
+        .iter()
+        .filter_map(|(_, b)| {
+            let idx = b.schema().index_of(TIME_COLUMN).ok()?;
+            let time = b
+                .column(idx)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()?;
+            time.iter()
+                .flatten()
+                .filter(|t| (lo..=hi).contains(t))
+                .max()
+        })
+        .max()
 }
 
 /// The rows of `batch` with a time in `[lo, hi]`; `None` when there are none.
@@ -565,18 +651,57 @@ mod tests {
             assert!(err.starts_with("batch query b: "), "{err}");
         }
         let err = plan_batch(&batch_query(
-            "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT mean(v) INTO o FROM ARCHIVE m WHERE time > now() - 1h END",
+            "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT max(v) INTO o FROM ARCHIVE m WHERE time > now() - 1h END",
         ))
         .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "batch query b: an aggregate or selector without GROUP BY time() is not supported in a FROM ARCHIVE batch query"
+        assert!(
+            err.to_string().starts_with(
+                "batch query b: a selector alone without GROUP BY time() (InfluxDB gives it the selected point's time"
+            ),
+            "{err}"
         );
         let err = plan_batch(&batch_query(
             "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT mean(v) INTO o FROM ARCHIVE m WHERE time > now() - 1h GROUP BY time(1m) tz('Europe/Paris') END",
         ))
         .unwrap_err();
         assert!(err.to_string().contains("tz()"), "{err}");
+    }
+
+    #[test]
+    fn aggregates_over_the_whole_range_give_one_row_per_group_at_the_lower_bound() {
+        let s = 1_000_000_000i64;
+        for (cond, at) in [
+            ("time > 5s", 5 * s + 1),
+            ("time >= 6s", 6 * s),
+            ("time > now() - 995s", 5 * s + 1),
+        ] {
+            let cond = cond.replace("5s", "5000000000").replace("6s", "6000000000");
+            let p = plan_batch(&batch_query(&format!(
+                "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT mean(v) AS m, count(v) AS n, max(v) AS x INTO o FROM ARCHIVE m WHERE {cond} GROUP BY host END"
+            )))
+            .unwrap();
+            assert!(p.whole_range.is_some());
+            let data =
+                batches("m,host=a v=1 6\nm,host=a v=3 8\nm,host=b v=10 100\nm,host=a v=100 2");
+            let now = 1000 * s;
+            let (lo, hi) = p.range.resolve(now);
+            let (plan, range) = p.plan_run((lo, hi), last_time(&data, lo, hi)).unwrap();
+            let out = run_batch(&plan, range, &data);
+            let mut lines: Vec<String> = String::from_utf8(out.output.body)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            lines.sort();
+            assert_eq!(
+                lines,
+                [
+                    format!("o,host=a m=2.0,n=2i,x=3.0 {at}"),
+                    format!("o,host=b m=10.0,n=1i,x=10.0 {at}"),
+                ],
+                "{cond}"
+            );
+        }
     }
 
     fn batches(text: &str) -> Vec<(String, RecordBatch)> {

@@ -32,8 +32,8 @@ use weir_engine::clock::SharedClock;
 use weir_engine::window::TaskClock;
 
 pub use batch::{
-    plan_batch, run_batch, to_engine_shape, BatchError, BatchOutput, BatchQueryPlan, Bound,
-    TimeRange,
+    last_time, plan_batch, run_batch, to_engine_shape, BatchError, BatchOutput, BatchQueryPlan,
+    Bound, TimeRange, WholeRange,
 };
 pub use derived::plan_derived;
 pub(crate) use expr::binary;
