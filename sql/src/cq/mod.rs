@@ -16,6 +16,7 @@ mod batch;
 mod cond;
 mod encode;
 mod expr;
+mod intern;
 mod per_point;
 mod plan;
 mod series;
