@@ -81,8 +81,10 @@ fn int_into(out: &mut Vec<u8>, i: i64) {
     out.extend_from_slice(&buf[at..]);
 }
 
-/// Appends `f` as `{f:?}` formats it (shortest round-trip digits, `.0` on integers,
-/// exponent outside 1e-5..1e16), which is what InfluxDB reads back as the same float.
+/// Appends `f` exactly as `{f:?}` formats it (shortest round-trip digits, `.0` on integers,
+/// an exponent below 1e-4 and from 1e16 on), written straight into the body. (`ryu` is not
+/// used: where two shortest forms exist it can pick the other one, e.g. `1658206780088562.2`
+/// for `{:?}`'s `1658206780088562.3`, and the output bytes must not change.)
 fn float_into(out: &mut Vec<u8>, f: f64) {
     use std::io::Write;
     // Writing into a Vec cannot fail.
@@ -127,10 +129,41 @@ mod tests {
             int_into(&mut out, i);
             assert_eq!(out, i.to_string().into_bytes());
         }
-        for f in [0.0, -0.0, 1.0, 0.1, 1e-5, 1e-4, 123.456, 1e15, 1e16, 1e17, f64::MAX, f64::MIN_POSITIVE, 5e-324] {
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1e-5,
+            9.99e-5,
+            1e-4,
+            0.00012,
+            123.456,
+            1e15,
+            9_999_999_999_999_998.0,
+            1e16,
+            1.5e16,
+            1e17,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ];
+        // Random bit patterns (every magnitude) and random decimals.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            if f.is_finite() {
+                floats.push(f);
+            }
+            floats.push((x % 1_000_000) as f64 / 10f64.powi(i % 12) - 500.0);
+        }
+        for f in floats {
             let mut out = Vec::new();
             float_into(&mut out, f);
-            assert_eq!(out, format!("{f:?}").into_bytes());
+            assert_eq!(out, format!("{f:?}").into_bytes(), "{f:?}");
         }
     }
 }

@@ -796,16 +796,11 @@ impl Windowed {
                                     .map(|r| r.1),
                             )
                         }
-                        AggState::One(acc) => {
-                            AggVal::One(acc.finish(&call.spec, s).into_iter().next().map(|r| r.1))
-                        }
+                        AggState::One(acc) => AggVal::One(acc.finish_first(&call.spec, s)),
                         AggState::PerField(map) => AggVal::PerField(
                             map.iter()
                                 .filter_map(|(f, acc)| {
-                                    acc.finish(&call.spec, s)
-                                        .into_iter()
-                                        .next()
-                                        .map(|r| (f.clone(), r.1))
+                                    acc.finish_first(&call.spec, s).map(|v| (f.clone(), v))
                                 })
                                 .collect(),
                         ),
