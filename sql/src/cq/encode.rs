@@ -124,7 +124,17 @@ mod tests {
 
     #[test]
     fn numbers_format_as_display_and_debug() {
-        for i in [0, 1, -1, 9, 10, 12_345, i64::MIN, i64::MAX, -1_704_067_200_000_000_000] {
+        for i in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            12_345,
+            i64::MIN,
+            i64::MAX,
+            -1_704_067_200_000_000_000,
+        ] {
             let mut out = Vec::new();
             int_into(&mut out, i);
             assert_eq!(out, i.to_string().into_bytes());

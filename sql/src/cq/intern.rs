@@ -328,6 +328,7 @@ impl<'a> IdBuilder<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

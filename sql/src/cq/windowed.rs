@@ -24,8 +24,8 @@ use weir_engine::window::window_start;
 
 use super::encode;
 use super::expr::{eval, Resolve};
-use super::plan::{CqPlan, FieldSel, WindowedPlan};
 use super::intern::{IdBuilder, Interned, Interner};
+use super::plan::{CqPlan, FieldSel, WindowedPlan};
 use super::series::KeyTags;
 use super::view::{Col, View};
 use super::{CqSettings, Output};
@@ -139,8 +139,7 @@ impl Group {
 fn needs_more(w: &WindowedPlan) -> bool {
     !w.transforms.is_empty()
         || matches!(w.fill, Fill::Previous | Fill::Linear)
-        || w
-            .aggs
+        || w.aggs
             .iter()
             .any(|a| !matches!(a.field, FieldSel::Name(_)) || a.spec.name() == "integral")
 }

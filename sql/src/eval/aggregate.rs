@@ -352,9 +352,7 @@ impl Acc {
     /// functions that keep O(1) state (what a windowed CQ asks of single-row aggregates).
     pub fn finish_first(&self, spec: &AggSpec, start: i64) -> Option<Value> {
         match &self.0 {
-            State::Count(n) => {
-                (*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX)))
-            }
+            State::Count(n) => (*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))),
             State::Sum(s) => s.map(Num::value),
             State::Mean { sum, n } => (*n > 0).then(|| Value::Float(*sum / *n as f64)),
             State::Extreme(p) | State::Edge(p) => p.as_ref().map(|(_, v)| v.clone()),

@@ -841,7 +841,11 @@ fn finish_first_is_the_first_row_of_finish() {
                 for row in A.iter().filter(|r| r.0 / 10 == w) {
                     acc.add(&spec, row.0 * S, input(row, field));
                 }
-                let want = acc.finish(&spec, w * 10 * S).into_iter().next().map(|r| r.1);
+                let want = acc
+                    .finish(&spec, w * 10 * S)
+                    .into_iter()
+                    .next()
+                    .map(|r| r.1);
                 assert_eq!(acc.finish_first(&spec, w * 10 * S), want, "{name}");
             }
         }
