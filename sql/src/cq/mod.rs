@@ -17,6 +17,7 @@ mod cond;
 mod derived;
 mod encode;
 mod expr;
+mod intern;
 mod per_point;
 mod plan;
 mod series;
@@ -127,7 +128,7 @@ pub struct CqState {
 
 #[derive(Debug)]
 enum StateKind {
-    Windowed(windowed::Windowed),
+    Windowed(Box<windowed::Windowed>),
     PerPoint(per_point::PerPoint),
 }
 
@@ -136,7 +137,7 @@ impl CqState {
     pub fn new(plan: Arc<CqPlan>, wall: SharedClock, settings: CqSettings) -> CqState {
         let kind = match &plan.kind {
             plan::Kind::Windowed(w) => {
-                StateKind::Windowed(windowed::Windowed::new(w, &plan, settings))
+                StateKind::Windowed(Box::new(windowed::Windowed::new(w, &plan, settings)))
             }
             plan::Kind::PerPoint(_) => StateKind::PerPoint(per_point::PerPoint::new(settings)),
         };

@@ -6,17 +6,16 @@
 //! settings (interval, lateness, TTL) are not in it: they come from the plan and the engine's
 //! configuration of the run that restores it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::per_point::PerPoint;
 use super::series::SeriesKey;
-use super::windowed::Windowed;
+use super::windowed::{Saved, Windowed};
 
 /// Bumped when the meaning of a checkpoint's fields changes.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 2;
 
 /// Why a checkpoint cannot be taken or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,7 +54,7 @@ pub(crate) struct Snapshot {
 
 #[derive(Deserialize)]
 pub(crate) enum Kind {
-    Windowed(Windowed),
+    Windowed(Saved),
     PerPoint(PerPoint),
 }
 
@@ -81,17 +80,6 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, CheckpointError> {
         });
     }
     ciborium::from_reader(bytes).map_err(|e| CheckpointError::Decode(e.to_string()))
-}
-
-/// The key `groups` already holds equal to `key`, so restored windows share it.
-pub(crate) fn share<V>(
-    groups: &BTreeMap<Arc<SeriesKey>, V>,
-    key: Arc<SeriesKey>,
-) -> Arc<SeriesKey> {
-    match groups.get_key_value(&key) {
-        Some((k, _)) => Arc::clone(k),
-        None => key,
-    }
 }
 
 /// `#[serde(with)]` for maps keyed by shared series keys: written as a sequence of

@@ -12,17 +12,21 @@
 //!   the group's rows in time order, after fill, as InfluxDB applies them.
 
 use datafusion::arrow::array::Array;
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::ast::Fill;
 use crate::eval::{Acc, Transform, Value};
+use weir_engine::lp_encode::{escape_into, MEASUREMENT_SPECIAL};
 use weir_engine::window::window_start;
 
 use super::encode;
 use super::expr::{eval, Resolve};
+use super::intern::{IdBuilder, Interned, Interner};
 use super::plan::{CqPlan, FieldSel, WindowedPlan};
-use super::series::{KeyBuilder, KeyTags, SeriesKey};
+use super::series::KeyTags;
 use super::view::{Col, View};
 use super::{CqSettings, Output};
 
@@ -47,16 +51,51 @@ enum AggVal {
     PerField(BTreeMap<String, Value>),
 }
 
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+/// Hashes a series id (dense, assigned by the task, so a multiply spreads them well).
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.0 = u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHash>>;
+
+/// One window: the accumulators of its groups, columnar (`accs[slot * n .. slot * n + n]`
+/// are the `n` aggregates of the group `ids[slot]`).
+#[derive(Debug, Default)]
 struct Window {
-    #[serde(with = "super::snapshot::arc_keys")]
-    groups: BTreeMap<Arc<SeriesKey>, Vec<AggState>>,
+    /// Series id → slot.
+    slots: IdMap<u32>,
+    /// Slot → series id.
+    ids: Vec<u32>,
+    accs: Vec<AggState>,
     /// Emitted at least once.
     emitted: bool,
     /// Changed since it was last emitted.
     dirty: bool,
     /// Clock time of the last emission (or of creation), for `RESAMPLE EVERY`.
     last_emit: i64,
+}
+
+impl Window {
+    /// The accumulators of series `id`, if it has data in this window.
+    fn get(&self, id: u32, n: usize) -> Option<&[AggState]> {
+        let slot = *self.slots.get(&id)? as usize;
+        self.accs.get(slot * n..slot * n + n)
+    }
 }
 
 /// A group across windows.
@@ -66,6 +105,47 @@ struct Group {
     first_window: i64,
     /// Largest event time seen, for `series_ttl`.
     last_seen: i64,
+    /// The rest, only for queries that need it (fill previous/linear, wildcards, integral,
+    /// transformations): most groups of most queries are two numbers.
+    more: Option<Box<GroupMore>>,
+}
+
+impl Group {
+    /// The group's fill, transformation and integral state, created on first use.
+    fn more(&mut self, w: &WindowedPlan) -> &mut GroupMore {
+        self.more.get_or_insert_with(|| {
+            let n = w.aggs.len();
+            Box::new(GroupMore {
+                last: if matches!(w.fill, Fill::Previous | Fill::Linear) {
+                    vec![None; n]
+                } else {
+                    Vec::new()
+                },
+                last_wild: BTreeMap::new(),
+                transforms: w.transforms.iter().map(Transform::new).collect(),
+                pending: VecDeque::new(),
+                integral_prev: if w.aggs.iter().any(|a| a.spec.name() == "integral") {
+                    vec![None; n]
+                } else {
+                    Vec::new()
+                },
+                held: VecDeque::new(),
+            })
+        })
+    }
+}
+
+/// Whether groups of this query keep more than their first window and last time.
+fn needs_more(w: &WindowedPlan) -> bool {
+    !w.transforms.is_empty()
+        || matches!(w.fill, Fill::Previous | Fill::Linear)
+        || w.aggs
+            .iter()
+            .any(|a| !matches!(a.field, FieldSel::Name(_)) || a.spec.name() == "integral")
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct GroupMore {
     /// Last non-null value per single-field aggregate, with its window start.
     last: Vec<Option<(i64, Value)>>,
     /// Last value per (wildcard aggregate, field), for `fill(previous)`.
@@ -96,35 +176,128 @@ type Waiting = (usize, Acc, Option<(i64, f64)>);
 
 /// The windowed operator.
 ///
-/// Serialized for checkpoints without its settings (`#[serde(skip)]`): those come from the
+/// Series keys are interned to dense ids (one interner per task): groups are a vector
+/// indexed by id, windows map ids to columnar accumulator slots, and lines are written from
+/// each key's pre-escaped line-protocol bytes.
+///
+/// Serialized for checkpoints (through [`Snap`]) without its settings: those come from the
 /// plan and the engine's configuration when the task starts again, see [`Windowed::restore`].
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Debug)]
 pub(crate) struct Windowed {
-    #[serde(skip)]
     interval: i64,
-    #[serde(skip)]
     offset: i64,
     /// How long after its end a window first emits.
-    #[serde(skip)]
     emit_delay: i64,
     /// How long after its start a window is kept for late points.
-    #[serde(skip)]
     retain: i64,
-    #[serde(skip)]
     ttl: i64,
+    /// Aggregates per group and window (`accs` stride of the windows).
+    naggs: usize,
     windows: BTreeMap<i64, Window>,
     /// Windows starting before this are gone: their points are late.
     accept_from: i64,
     /// Windows starting before this have had their first emission.
     next_emit: i64,
-    #[serde(with = "super::snapshot::arc_keys")]
-    groups: BTreeMap<Arc<SeriesKey>, Group>,
+    keys: Interner,
+    /// By series id.
+    groups: Vec<Option<Group>>,
+    /// Groups that are `Some`.
+    live: usize,
+    /// Ids of expired groups whose key some window still holds: freed once none does.
+    orphans: Vec<u32>,
     /// The type each single-field aggregate produced last (for typing fill values).
     agg_types: Vec<Option<Value>>,
     /// A batch run (`FROM ARCHIVE`): the first and last window start of its time range.
     /// `fill()` then covers exactly these windows for every group, as InfluxDB's `SELECT`.
-    #[serde(skip)]
     batch_range: Option<(i64, i64)>,
+}
+
+/// A window in a checkpoint.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WindowSnap<A> {
+    /// `(series id, its accumulators)`.
+    groups: Vec<(u32, A)>,
+    emitted: bool,
+    dirty: bool,
+    last_emit: i64,
+}
+
+/// A checkpoint of [`Windowed`]: series keys by id, windows and groups referring to ids.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Snap<K, A, G> {
+    keys: Vec<(u32, K)>,
+    windows: Vec<(i64, WindowSnap<A>)>,
+    accept_from: i64,
+    next_emit: i64,
+    groups: Vec<(u32, G)>,
+    orphans: Vec<u32>,
+    agg_types: Vec<Option<Value>>,
+}
+
+impl serde::Serialize for Windowed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.naggs;
+        let snap: Snap<&Interned, &[AggState], &Group> = Snap {
+            keys: self.keys.entries().collect(),
+            windows: self
+                .windows
+                .iter()
+                .map(|(start, win)| {
+                    let groups = win
+                        .ids
+                        .iter()
+                        .enumerate()
+                        .map(|(slot, id)| {
+                            (
+                                *id,
+                                win.accs.get(slot * n..slot * n + n).unwrap_or_default(),
+                            )
+                        })
+                        .collect();
+                    (
+                        *start,
+                        WindowSnap {
+                            groups,
+                            emitted: win.emitted,
+                            dirty: win.dirty,
+                            last_emit: win.last_emit,
+                        },
+                    )
+                })
+                .collect(),
+            accept_from: self.accept_from,
+            next_emit: self.next_emit,
+            groups: self
+                .groups
+                .iter()
+                .enumerate()
+                .filter_map(|(id, g)| Some((u32::try_from(id).ok()?, g.as_ref()?)))
+                .collect(),
+            orphans: self.orphans.clone(),
+            agg_types: self.agg_types.clone(),
+        };
+        snap.serialize(s)
+    }
+}
+
+/// A checkpoint read back, to be checked against the query by [`Windowed::restore`].
+#[derive(Debug)]
+pub(crate) struct Saved(Snap<Interned, Vec<AggState>, Group>);
+
+impl std::fmt::Debug for Snap<Interned, Vec<AggState>, Group> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snap")
+            .field("keys", &self.keys.len())
+            .field("windows", &self.windows.len())
+            .field("groups", &self.groups.len())
+            .finish()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Saved {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Saved(Snap::deserialize(d)?))
+    }
 }
 
 impl Windowed {
@@ -140,10 +313,14 @@ impl Windowed {
             emit_delay,
             retain,
             ttl: settings.series_ttl.max(1),
+            naggs: w.aggs.len(),
             windows: BTreeMap::new(),
             accept_from: i64::MIN,
             next_emit: i64::MIN,
-            groups: BTreeMap::new(),
+            keys: Interner::default(),
+            groups: Vec::new(),
+            live: 0,
+            orphans: Vec::new(),
             agg_types: vec![None; w.aggs.len()],
             batch_range: None,
         }
@@ -169,7 +346,8 @@ impl Windowed {
 
     /// Takes the progress of a checkpointed operator (windows, groups, what was emitted),
     /// keeping this one's settings. Keys shared between windows and groups are shared again.
-    pub(crate) fn restore(&mut self, saved: Windowed) -> Result<(), String> {
+    pub(crate) fn restore(&mut self, saved: Saved) -> Result<(), String> {
+        let saved = saved.0;
         if saved.agg_types.len() != self.agg_types.len() {
             return Err(format!(
                 "the checkpoint has {} aggregates, the query {}",
@@ -177,18 +355,58 @@ impl Windowed {
                 self.agg_types.len()
             ));
         }
-        self.groups = saved.groups;
-        self.windows = saved
-            .windows
-            .into_iter()
-            .map(|(start, mut w)| {
-                w.groups = std::mem::take(&mut w.groups)
-                    .into_iter()
-                    .map(|(k, v)| (super::snapshot::share(&self.groups, k), v))
-                    .collect();
-                (start, w)
-            })
-            .collect();
+        let keys = Interner::from_entries(saved.keys)?;
+        let known = |id: u32| {
+            if keys.get(id).is_some() {
+                Ok(())
+            } else {
+                Err(format!("the checkpoint refers to an unknown series {id}"))
+            }
+        };
+        let mut groups: Vec<Option<Group>> = Vec::new();
+        groups.resize_with(keys.capacity(), || None);
+        let mut live = 0;
+        for (id, g) in saved.groups {
+            known(id)?;
+            if let Some(slot) = groups.get_mut(id as usize) {
+                live += usize::from(slot.is_none());
+                *slot = Some(g);
+            }
+        }
+        let n = self.naggs;
+        let mut windows = BTreeMap::new();
+        for (start, snap) in saved.windows {
+            let mut win = Window {
+                emitted: snap.emitted,
+                dirty: snap.dirty,
+                last_emit: snap.last_emit,
+                ..Window::default()
+            };
+            for (id, accs) in snap.groups {
+                known(id)?;
+                if accs.len() != n {
+                    return Err(format!(
+                        "the checkpoint has {} accumulators per group, the query {n}",
+                        accs.len()
+                    ));
+                }
+                let slot = u32::try_from(win.ids.len()).map_err(|e| e.to_string())?;
+                if win.slots.insert(id, slot).is_some() {
+                    return Err(format!("series {id} appears twice in window {start}"));
+                }
+                win.ids.push(id);
+                win.accs.extend(accs);
+            }
+            windows.insert(start, win);
+        }
+        for id in &saved.orphans {
+            known(*id)?;
+        }
+        self.keys = keys;
+        self.groups = groups;
+        self.live = live;
+        self.windows = windows;
+        self.orphans = saved.orphans;
         self.accept_from = saved.accept_from;
         self.next_emit = saved.next_emit;
         self.agg_types = saved.agg_types;
@@ -203,7 +421,7 @@ impl Windowed {
     }
 
     pub(crate) fn sizes(&self) -> (usize, usize) {
-        (self.windows.len(), self.groups.len())
+        (self.windows.len(), self.live)
     }
 
     /// Folds a batch in; returns the number of late points.
@@ -211,8 +429,8 @@ impl Windowed {
         let Some(w) = Self::wplan(plan) else {
             return 0;
         };
-        let mut keys = KeyBuilder::new(view, measurement, KeyTags::grouping(&plan.group));
-        let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
+        let mut ids = IdBuilder::new(view, measurement, KeyTags::grouping(&plan.group));
+        let n = self.naggs;
         // Resolve each aggregate's field columns once per batch.
         let fields: Vec<Vec<(&str, &Col<'_>)>> = w
             .aggs
@@ -248,34 +466,23 @@ impl Windowed {
                 late += 1;
                 continue;
             }
-            let key = keys.key(row);
-            match self.groups.get_mut(key) {
+            let id = ids.id(row, &mut self.keys);
+            let idx = id as usize;
+            if self.groups.len() <= idx {
+                self.groups.resize_with(idx + 1, || None);
+            }
+            match &mut self.groups[idx] {
                 Some(g) => {
                     g.last_seen = g.last_seen.max(t);
                     g.first_window = g.first_window.min(start);
                 }
-                None => {
-                    self.groups.insert(
-                        Arc::clone(key),
-                        Group {
-                            first_window: start,
-                            last_seen: t,
-                            last: if matches!(w.fill, Fill::Previous | Fill::Linear) {
-                                vec![None; w.aggs.len()]
-                            } else {
-                                Vec::new()
-                            },
-                            last_wild: BTreeMap::new(),
-                            transforms: w.transforms.iter().map(Transform::new).collect(),
-                            pending: VecDeque::new(),
-                            integral_prev: if has_integral {
-                                vec![None; w.aggs.len()]
-                            } else {
-                                Vec::new()
-                            },
-                            held: VecDeque::new(),
-                        },
-                    );
+                slot @ None => {
+                    *slot = Some(Group {
+                        first_window: start,
+                        last_seen: t,
+                        more: None,
+                    });
+                    self.live += 1;
                 }
             }
             let window = self.windows.entry(start).or_insert_with(|| Window {
@@ -283,17 +490,21 @@ impl Windowed {
                 ..Window::default()
             });
             window.dirty = true;
-            let accs = match window.groups.get_mut(key) {
-                Some(a) => a,
-                None => window.groups.entry(Arc::clone(key)).or_insert_with(|| {
-                    w.aggs
-                        .iter()
-                        .map(|a| match a.field {
-                            FieldSel::Name(_) => AggState::One(Acc::new(&a.spec)),
-                            _ => AggState::PerField(BTreeMap::new()),
-                        })
-                        .collect()
-                }),
+            let slot = match window.slots.entry(id) {
+                Entry::Occupied(e) => *e.get() as usize,
+                Entry::Vacant(e) => {
+                    let slot = window.ids.len();
+                    e.insert(u32::try_from(slot).unwrap_or(u32::MAX));
+                    window.ids.push(id);
+                    window.accs.extend(w.aggs.iter().map(|a| match a.field {
+                        FieldSel::Name(_) => AggState::One(Acc::new(&a.spec)),
+                        _ => AggState::PerField(BTreeMap::new()),
+                    }));
+                    slot
+                }
+            };
+            let Some(accs) = window.accs.get_mut(slot * n..slot * n + n) else {
+                continue;
             };
             for ((state, call), cols) in accs.iter_mut().zip(&w.aggs).zip(&fields) {
                 for (name, col) in cols {
@@ -338,15 +549,16 @@ impl Windowed {
         } else {
             Vec::new()
         };
-        if fills && !self.groups.is_empty() {
+        if fills && self.live > 0 {
             // Every window from the earliest group's first one to the last one a group is
             // still known in (seen within series_ttl), data or not.
             let (first, last) = match self.batch_range {
                 Some((first, last)) => (Some(first), Some(last)),
                 None => (
-                    self.groups.values().map(|g| g.first_window).min(),
+                    self.groups.iter().flatten().map(|g| g.first_window).min(),
                     self.groups
-                        .values()
+                        .iter()
+                        .flatten()
                         .map(|g| g.last_seen.saturating_add(self.ttl))
                         .max(),
                 ),
@@ -404,22 +616,55 @@ impl Windowed {
 
         // Forget groups not seen for series_ttl.
         let horizon = now.saturating_sub(self.ttl);
-        let mut expired = Vec::new();
-        for (k, g) in &self.groups {
-            if g.last_seen < horizon {
-                expired.push(Arc::clone(k));
-            }
-        }
-        for k in expired {
-            if let Some(mut g) = self.groups.remove(&k) {
-                release_held(w, plan, &k, &mut g, &mut out, true);
+        let mut expired: Vec<u32> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.as_ref().is_some_and(|g| g.last_seen < horizon))
+            .filter_map(|(id, _)| u32::try_from(id).ok())
+            .collect();
+        if !expired.is_empty() {
+            self.keys.sort(&mut expired);
+            for id in expired {
+                let Some(mut g) = self.groups.get_mut(id as usize).and_then(Option::take) else {
+                    continue;
+                };
+                self.live -= 1;
+                self.orphans.push(id);
+                let (Some(key), Some(more)) = (self.keys.get(id), g.more.as_deref_mut()) else {
+                    continue;
+                };
+                release_held(w, plan, key, more, &mut out, true);
                 // Rows still held for fill(linear) are written without the missing values.
-                while let Some((s, vals)) = g.pending.pop_front() {
-                    write_row(w, plan, &k, &mut g, s, &vals, &mut out);
+                while let Some((s, vals)) = more.pending.pop_front() {
+                    write_row(w, plan, key, more, s, &vals, &mut out);
                 }
             }
         }
+        self.free_orphans();
         out
+    }
+
+    /// Frees the ids of expired groups that no window holds any more (a group seen again
+    /// since it expired keeps its id).
+    fn free_orphans(&mut self) {
+        if self.orphans.is_empty() {
+            return;
+        }
+        let mut orphans = std::mem::take(&mut self.orphans);
+        orphans.sort_unstable();
+        orphans.dedup();
+        orphans.retain(|&id| {
+            if self.groups.get(id as usize).is_some_and(Option::is_some) {
+                return false;
+            }
+            if self.windows.values().any(|win| win.slots.contains_key(&id)) {
+                return true;
+            }
+            self.keys.remove(id);
+            false
+        });
+        self.orphans = orphans;
     }
 
     /// Emits window `s`: every group with data, and with `fill_groups` every known group
@@ -435,33 +680,38 @@ impl Windowed {
     ) {
         let lines_before = out.lines;
         let fills = self.fills_windows(w);
-        let empty = BTreeMap::new();
+        let n = self.naggs;
+        let empty = Window::default();
         // integral(): the first point of each group's next window, if it has arrived.
         let has_integral = w.aggs.iter().any(|a| a.spec.name() == "integral");
-        let next_edges: BTreeMap<Arc<SeriesKey>, Vec<Option<(i64, f64)>>> = if has_integral {
+        let next_edges: IdMap<Vec<Option<(i64, f64)>>> = if has_integral {
             self.windows
                 .get(&s.saturating_add(self.interval))
                 .map(|next| {
-                    next.groups
+                    next.ids
                         .iter()
-                        .map(|(k, accs)| {
-                            let edges = accs
+                        .enumerate()
+                        .map(|(slot, id)| {
+                            let edges = next
+                                .accs
+                                .get(slot * n..slot * n + n)
+                                .unwrap_or_default()
                                 .iter()
                                 .map(|a| match a {
                                     AggState::One(acc) => acc.edge_points().map(|(first, _)| first),
                                     AggState::PerField(_) => None,
                                 })
                                 .collect();
-                            (Arc::clone(k), edges)
+                            (*id, edges)
                         })
                         .collect()
                 })
                 .unwrap_or_default()
         } else {
-            BTreeMap::new()
+            IdMap::default()
         };
         let window = self.windows.get_mut(&s);
-        let data = match window {
+        let data: &Window = match window {
             Some(win) => {
                 if !first && !win.dirty {
                     return;
@@ -469,16 +719,19 @@ impl Windowed {
                 win.dirty = false;
                 win.emitted = true;
                 win.last_emit = now;
-                &win.groups
+                win
             }
             None => &empty,
         };
-        // Groups with data, plus (with fill) every known group from its first window on.
-        let keys: Vec<Arc<SeriesKey>> = if fills {
+        // Groups with data, plus (with fill) every known group from its first window on,
+        // in series-key order.
+        let mut ids: Vec<u32> = if fills {
             self.groups
                 .iter()
-                .filter(|(k, g)| {
-                    data.contains_key(*k)
+                .enumerate()
+                .filter_map(|(id, g)| Some((u32::try_from(id).ok()?, g.as_ref()?)))
+                .filter(|(id, g)| {
+                    data.slots.contains_key(id)
                         || match self.batch_range {
                             Some((first, last)) => first <= s && s <= last,
                             None => {
@@ -486,27 +739,46 @@ impl Windowed {
                             }
                         }
                 })
-                .map(|(k, _)| Arc::clone(k))
+                .map(|(id, _)| id)
                 .collect()
         } else {
-            data.keys().map(Arc::clone).collect()
+            data.ids.clone()
         };
-        for key in keys {
-            let accs = data.get(&key);
+        self.keys.sort(&mut ids);
+        let needs_more = needs_more(w);
+        let mut scratch = GroupMore::default();
+        for id in ids {
+            let Some(key) = self.keys.get(id) else {
+                continue;
+            };
+            let accs = data.get(id, n);
             if w.multi_row {
                 if let Some(AggState::One(acc)) = accs.and_then(|a| a.first()) {
-                    let rows = acc.finish_in_group(&w.aggs[0].spec, s, &key.tags);
-                    let measurement = target(plan, &key);
+                    let rows = if w.aggs[0].spec.is_udf() {
+                        acc.finish_in_group(&w.aggs[0].spec, s, &key.tags())
+                    } else {
+                        acc.finish(&w.aggs[0].spec, s)
+                    };
                     for (t, v) in rows {
                         let name = w.outputs[0].name.as_str();
-                        if encode::line(&mut out.body, measurement, &key.tags, [(name, &v)], t) {
+                        if encode::line_key(
+                            &mut out.body,
+                            |b| key_into(b, plan, key),
+                            [(name, &v)],
+                            t,
+                        ) {
                             out.lines += 1;
                         }
                     }
                 }
                 continue;
             }
-            let group_edges = self.groups.get(&key).map(|g| g.integral_prev.clone());
+            let mut group = self.groups.get_mut(id as usize).and_then(Option::as_mut);
+            let group_edges = if has_integral {
+                group.as_mut().map(|g| g.more(w).integral_prev.clone())
+            } else {
+                None
+            };
             let mut vals: Vec<AggVal> = match accs {
                 Some(accs) => accs
                     .iter()
@@ -518,7 +790,7 @@ impl Windowed {
                                 .as_ref()
                                 .and_then(|e| e.get(i).copied().flatten());
                             let next = next_edges
-                                .get(&key)
+                                .get(&id)
                                 .and_then(|e| e.get(i).copied().flatten());
                             AggVal::One(
                                 acc.finish_with_neighbors(&call.spec, s, prev, next)
@@ -527,19 +799,17 @@ impl Windowed {
                                     .map(|r| r.1),
                             )
                         }
-                        AggState::One(acc) => AggVal::One(
-                            acc.finish_in_group(&call.spec, s, &key.tags)
+                        AggState::One(acc) if call.spec.is_udf() => AggVal::One(
+                            acc.finish_in_group(&call.spec, s, &key.tags())
                                 .into_iter()
                                 .next()
                                 .map(|r| r.1),
                         ),
+                        AggState::One(acc) => AggVal::One(acc.finish_first(&call.spec, s)),
                         AggState::PerField(map) => AggVal::PerField(
                             map.iter()
                                 .filter_map(|(f, acc)| {
-                                    acc.finish(&call.spec, s)
-                                        .into_iter()
-                                        .next()
-                                        .map(|r| (f.clone(), r.1))
+                                    acc.finish_first(&call.spec, s).map(|v| (f.clone(), v))
                                 })
                                 .collect(),
                         ),
@@ -559,15 +829,20 @@ impl Windowed {
                     self.agg_types[i] = Some(v.clone());
                 }
             }
-            let Some(group) = self.groups.get_mut(&key) else {
+            let Some(group) = group else {
                 continue;
+            };
+            let more: &mut GroupMore = if needs_more {
+                group.more(w)
+            } else {
+                &mut scratch
             };
             if has_integral {
                 if let Some(accs) = accs {
                     for (i, st) in accs.iter().enumerate() {
                         if let AggState::One(acc) = st {
                             if let Some((_, last)) = acc.edge_points() {
-                                if let Some(slot) = group.integral_prev.get_mut(i) {
+                                if let Some(slot) = more.integral_prev.get_mut(i) {
                                     *slot = Some(last);
                                 }
                             }
@@ -585,7 +860,7 @@ impl Windowed {
                         match v {
                             AggVal::One(slot @ None) => *slot = Some(Value::Int(0)),
                             AggVal::PerField(map) => {
-                                for (j, f) in group.last_wild.keys() {
+                                for (j, f) in more.last_wild.keys() {
                                     if *j == i && !map.contains_key(f) {
                                         map.insert(f.clone(), Value::Int(0));
                                     }
@@ -607,7 +882,7 @@ impl Windowed {
                                 ));
                             }
                             AggVal::PerField(map) => {
-                                for ((j, f), prev) in &group.last_wild {
+                                for ((j, f), prev) in &more.last_wild {
                                     if *j == i && !map.contains_key(f) {
                                         let n = fill_number(w.fill, Some(prev), &w.aggs[i].spec);
                                         map.insert(f.clone(), n);
@@ -622,14 +897,14 @@ impl Windowed {
                     for (i, v) in vals.iter_mut().enumerate() {
                         match v {
                             AggVal::One(slot @ None) => {
-                                *slot = group
+                                *slot = more
                                     .last
                                     .get(i)
                                     .and_then(|l| l.as_ref())
                                     .map(|(_, v)| v.clone());
                             }
                             AggVal::PerField(map) => {
-                                for ((j, f), prev) in &group.last_wild {
+                                for ((j, f), prev) in &more.last_wild {
                                     if *j == i && !map.contains_key(f) {
                                         map.insert(f.clone(), prev.clone());
                                     }
@@ -645,13 +920,13 @@ impl Windowed {
             for (i, v) in vals.iter().enumerate() {
                 match v {
                     AggVal::One(Some(v)) if w.fill == Fill::Previous => {
-                        if let Some(slot) = group.last.get_mut(i) {
+                        if let Some(slot) = more.last.get_mut(i) {
                             *slot = Some((s, v.clone()));
                         }
                     }
                     AggVal::PerField(map) => {
                         for (f, v) in map {
-                            group.last_wild.insert((i, f.clone()), v.clone());
+                            more.last_wild.insert((i, f.clone()), v.clone());
                         }
                     }
                     _ => {}
@@ -660,7 +935,7 @@ impl Windowed {
             if has_integral && matches!(w.fill, Fill::None | Fill::Null) {
                 // This window's first points settle the integrals held before it.
                 if let Some(accs) = accs {
-                    for h in group.held.iter_mut() {
+                    for h in more.held.iter_mut() {
                         let start = h.start;
                         let vals = &mut h.vals;
                         h.waiting.retain(|(i, acc, prev)| {
@@ -693,7 +968,7 @@ impl Windowed {
                             continue;
                         }
                         let next = next_edges
-                            .get(&key)
+                            .get(&id)
                             .and_then(|e| e.get(i).copied().flatten());
                         if next.is_none() {
                             let prev = group_edges
@@ -704,16 +979,16 @@ impl Windowed {
                         }
                     }
                 }
-                group.held.push_back(Held {
+                more.held.push_back(Held {
                     start: s,
                     vals,
                     waiting,
                 });
-                release_held(w, plan, &key, group, out, false);
+                release_held(w, plan, key, more, out, false);
             } else if w.fill == Fill::Linear {
-                linear(w, plan, &key, group, s, vals, out);
+                linear(w, plan, key, more, s, vals, out);
             } else {
-                write_row(w, plan, &key, group, s, &vals, out);
+                write_row(w, plan, key, more, s, &vals, out);
             }
         }
         if out.lines > lines_before {
@@ -727,8 +1002,8 @@ impl Windowed {
 fn release_held(
     w: &WindowedPlan,
     plan: &CqPlan,
-    key: &SeriesKey,
-    group: &mut Group,
+    key: &Interned,
+    group: &mut GroupMore,
     out: &mut Output,
     flush: bool,
 ) {
@@ -756,8 +1031,8 @@ fn release_held(
 fn linear(
     w: &WindowedPlan,
     plan: &CqPlan,
-    key: &SeriesKey,
-    group: &mut Group,
+    key: &Interned,
+    group: &mut GroupMore,
     s: i64,
     vals: Vec<AggVal>,
     out: &mut Output,
@@ -847,45 +1122,50 @@ impl Resolve for RowValues<'_> {
     }
 }
 
-fn target<'a>(plan: &'a CqPlan, key: &'a SeriesKey) -> &'a str {
-    plan.target_measurement
-        .as_deref()
-        .unwrap_or(&key.measurement)
+/// Writes the series key of a line: the target measurement (or the source one, for
+/// `:MEASUREMENT`) and the key's escaped tags.
+fn key_into(out: &mut Vec<u8>, plan: &CqPlan, key: &Interned) {
+    match &plan.target_measurement {
+        Some(m) => {
+            escape_into(out, m, MEASUREMENT_SPECIAL);
+            out.extend_from_slice(key.line_tags());
+        }
+        None => out.extend_from_slice(key.line()),
+    }
 }
 
 /// Evaluates the SELECT over one row of aggregate values and writes its line.
 fn write_row(
     w: &WindowedPlan,
     plan: &CqPlan,
-    key: &SeriesKey,
-    group: &mut Group,
+    key: &Interned,
+    group: &mut GroupMore,
     s: i64,
     vals: &[AggVal],
     out: &mut Output,
 ) {
-    let mut fields: Vec<(String, Value)> = Vec::with_capacity(w.outputs.len());
+    let mut fields: Vec<(Cow<'_, str>, Value)> = Vec::with_capacity(w.outputs.len());
     for f in &w.outputs {
         match f.wildcard {
             Some(i) => {
                 if let Some(AggVal::PerField(map)) = vals.get(i) {
                     for (field, v) in map {
-                        fields.push((format!("{}_{field}", f.name), v.clone()));
+                        fields.push((Cow::Owned(format!("{}_{field}", f.name)), v.clone()));
                     }
                 }
             }
             None => {
                 let r = RowValues(vals, None);
                 if let Some(v) = eval(&f.expr, &r, s, &w.transforms, &mut group.transforms) {
-                    fields.push((f.name.clone(), v));
+                    fields.push((Cow::Borrowed(f.name.as_str()), v));
                 }
             }
         }
     }
-    if encode::line(
+    if encode::line_key(
         &mut out.body,
-        target(plan, key),
-        &key.tags,
-        fields.iter().map(|(n, v)| (n.as_str(), v)),
+        |b| key_into(b, plan, key),
+        fields.iter().map(|(n, v)| (n.as_ref(), v)),
         s,
     ) {
         out.lines += 1;

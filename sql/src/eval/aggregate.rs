@@ -392,6 +392,22 @@ impl Acc {
         }
     }
 
+    /// The value of the first row [`Acc::finish`] returns, without building the rows for the
+    /// functions that keep O(1) state (what a windowed CQ asks of single-row aggregates).
+    pub fn finish_first(&self, spec: &AggSpec, start: i64) -> Option<Value> {
+        match &self.0 {
+            State::Count(n) => (*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))),
+            State::Sum(s) => s.map(Num::value),
+            State::Mean { sum, n } => (*n > 0).then(|| Value::Float(*sum / *n as f64)),
+            State::Extreme(p) | State::Edge(p) => p.as_ref().map(|(_, v)| v.clone()),
+            State::Spread(p) => p.map(|(lo, hi)| hi.sub(lo).value()),
+            State::Stddev { n, m2, .. } => {
+                (*n >= 2).then(|| Value::Float((*m2 / (*n - 1) as f64).sqrt()))
+            }
+            State::Points(_) => self.finish(spec, start).into_iter().next().map(|r| r.1),
+        }
+    }
+
     /// integral() with InfluxDB's interpolation across window edges: when a
     /// query covers several windows, InfluxDB adds the area between a window's
     /// edge and the neighbouring windows' nearest points (`prev` = last point

@@ -826,3 +826,28 @@ fn types_are_send_sync() {
     ok::<Value>();
     ok::<EvalError>();
 }
+
+#[test]
+fn finish_first_is_the_first_row_of_finish() {
+    let names = [
+        "count", "distinct", "integral", "mean", "median", "mode", "spread", "stddev", "sum",
+        "first", "last", "min", "max",
+    ];
+    for field in [Field::F, Field::I, Field::S, Field::B] {
+        for name in names {
+            let spec = AggSpec::new(name, &[], 10 * S).unwrap();
+            for w in 0..3 {
+                let mut acc = Acc::new(&spec);
+                for row in A.iter().filter(|r| r.0 / 10 == w) {
+                    acc.add(&spec, row.0 * S, input(row, field));
+                }
+                let want = acc
+                    .finish(&spec, w * 10 * S)
+                    .into_iter()
+                    .next()
+                    .map(|r| r.1);
+                assert_eq!(acc.finish_first(&spec, w * 10 * S), want, "{name}");
+            }
+        }
+    }
+}
