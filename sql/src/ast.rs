@@ -1236,25 +1236,7 @@ fn write_options(f: &mut Formatter<'_>, options: &Options) -> fmt::Result {
 
 /// The handler kinds weir implements, each speaking like Kapacitor's handler
 /// of the same name.
-pub const HANDLER_KINDS: &[&str] = &[
-    "log",
-    "post",
-    "tcp",
-    "exec",
-    "smtp",
-    "slack",
-    "pagerduty2",
-    "opsgenie2",
-    "alerta",
-    "sensu",
-    "hipchat",
-    "teams",
-    "telegram",
-    "victorops",
-    "pushover",
-    "discord",
-    "mqtt",
-];
+pub use weir_engine::alert::HANDLER_KINDS;
 
 /// `CREATE [OR REPLACE] HANDLER name ON TOPIC topic KIND kind [WITH (...)]`
 #[derive(Debug, Clone, PartialEq)]

@@ -44,25 +44,7 @@ mod template;
 mod victorops;
 
 /// The handler kinds, as `CREATE HANDLER ... KIND k` names them.
-pub const KINDS: &[&str] = &[
-    "log",
-    "post",
-    "tcp",
-    "exec",
-    "smtp",
-    "slack",
-    "pagerduty2",
-    "opsgenie2",
-    "alerta",
-    "sensu",
-    "hipchat",
-    "teams",
-    "telegram",
-    "victorops",
-    "pushover",
-    "discord",
-    "mqtt",
-];
+pub use weir_engine::alert::HANDLER_KINDS as KINDS;
 
 /// A handler definition as the server stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]

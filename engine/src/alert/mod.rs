@@ -10,3 +10,25 @@ pub mod state;
 
 pub use event::{Event, EventSeries};
 pub use state::{AlertState, Level, Rules, Transition};
+
+/// The alert handler kinds, as `CREATE HANDLER ... KIND k` names them: the statement
+/// language accepts these and the connectors implement each.
+pub const HANDLER_KINDS: &[&str] = &[
+    "log",
+    "post",
+    "tcp",
+    "exec",
+    "smtp",
+    "slack",
+    "pagerduty2",
+    "opsgenie2",
+    "alerta",
+    "sensu",
+    "hipchat",
+    "teams",
+    "telegram",
+    "victorops",
+    "pushover",
+    "discord",
+    "mqtt",
+];

@@ -16,7 +16,6 @@ use parking_lot::Mutex;
 use serde_json::json;
 use weir_engine::alert::{Event, Level};
 use weir_engine::clock::{SharedClock, SystemClock};
-use weir_engine::router::SubscriptionSpec;
 use weir_engine::store::Table;
 use weir_sql::alert::{plan_stream, AlertStates, Step, StreamAlert};
 use weir_sql::cq::CqSettings;
@@ -215,17 +214,7 @@ impl Runner for AlertRunner {
         };
 
         let sub_name = format!("alert:{}", def.name);
-        let filter_plan = Arc::clone(&plan);
-        let sub = ctx.router.subscribe(SubscriptionSpec {
-            name: sub_name.clone(),
-            filter: Arc::new(move |d, r, meas| {
-                d == filter_plan.db
-                    && filter_plan.rp.as_deref().is_none_or(|want| want == r)
-                    && filter_plan.sources.matches(meas)
-            }),
-            cursor,
-            capacity: 64,
-        });
+        let sub = super::stream_loop::subscribe(&ctx.router, sub_name.clone(), &plan, cursor);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let progress = Progress::new(
             checkpoints,

@@ -64,11 +64,7 @@ impl CqDerive {
 impl Derive for CqDerive {
     fn filter(&self) -> Filter {
         let plan = Arc::clone(&self.plan);
-        Arc::new(move |d, r, m| {
-            d == plan.db
-                && plan.rp.as_deref().is_none_or(|want| want == r)
-                && plan.sources.matches(m)
-        })
+        Arc::new(move |d, r, m| plan.reads(d, r, m))
     }
 
     fn ingest(

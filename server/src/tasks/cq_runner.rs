@@ -17,7 +17,6 @@ use parking_lot::Mutex;
 use weir_connectors::influx_writer::{InfluxWriter, WriterConfig};
 use weir_engine::clock::{SharedClock, SystemClock};
 use weir_engine::line_protocol::Precision;
-use weir_engine::router::SubscriptionSpec;
 use weir_engine::{IngestPipeline, WriteRequest};
 use weir_sql::cq::{CqSettings, CqState, Ingested, Output};
 use weir_sql::Statement;
@@ -258,17 +257,7 @@ impl Runner for CqRunner {
             None => None,
         };
         let sub_name = format!("cq:{}", plan.name);
-        let filter_plan = Arc::clone(&plan);
-        let sub = ctx.router.subscribe(SubscriptionSpec {
-            name: sub_name.clone(),
-            filter: Arc::new(move |d, r, meas| {
-                d == filter_plan.db
-                    && filter_plan.rp.as_deref().is_none_or(|want| want == r)
-                    && filter_plan.sources.matches(meas)
-            }),
-            cursor,
-            capacity: 64,
-        });
+        let sub = super::stream_loop::subscribe(&ctx.router, sub_name.clone(), &plan, cursor);
         let writer_task = writer.spawn(&handle);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let progress = Progress::new(

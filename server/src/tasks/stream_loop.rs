@@ -263,6 +263,23 @@ impl Progress {
     }
 }
 
+/// Subscribes a stream task running `plan` to the router, from `cursor` (the watermark of its
+/// checkpoint) or from now.
+pub fn subscribe(
+    router: &Router,
+    name: String,
+    plan: &Arc<weir_sql::cq::CqPlan>,
+    cursor: Option<u64>,
+) -> weir_engine::router::Subscription {
+    let plan = Arc::clone(plan);
+    router.subscribe(weir_engine::router::SubscriptionSpec {
+        name,
+        filter: Arc::new(move |d, r, m| plan.reads(d, r, m)),
+        cursor,
+        capacity: 64,
+    })
+}
+
 /// Deliveries a task holds while the log's watermark catches up (then it stops reading and
 /// the router's queue pushes back).
 const MAX_HELD: usize = 1024;

@@ -249,6 +249,13 @@ fn fill_name(f: Fill) -> String {
 }
 
 impl CqPlan {
+    /// Whether points of `measurement` in `db`/`rp` feed the query (its router filter).
+    pub fn reads(&self, db: &str, rp: &str, measurement: &str) -> bool {
+        db == self.db
+            && self.rp.as_deref().is_none_or(|want| want == rp)
+            && self.sources.matches(measurement)
+    }
+
     /// Whether the query could read what it writes: its output lands in a database,
     /// retention policy and measurement its sources match. Such output is not published back
     /// into weir's router (it would feed the query itself).
