@@ -734,9 +734,7 @@ const TRANSFORMATIONS: &[&str] = &[
 /// reported, but do not fail the test; each is an open item in the continuous-query issue.
 fn known_divergence(c: &Case) -> Option<&'static str> {
     let sel = c.sel.as_str();
-    if sel.contains("mode(") {
-        Some("mode(): ties are broken as InfluxDB does (Go 1.19's sort.Sort over the window's points, ported), 21 of the 24 cases are equal; open: InfluxDB reads a group of several series series by series, weir in time order")
-    } else if sel.contains("integral(") {
+    if sel.contains("integral(") {
         Some("integral(): the oracle reads every point (InfluxDB interpolates to the next point wherever it is), and 11 of the 15 cases are equal; open: a few windows held for their group's next point are missing (fill none/null with WHERE or GROUP BY *), and fill(linear) across a gap differs")
     } else if sel.contains("holt_winters") {
         Some("holt_winters(): refused in continuous queries (needs the whole range)")
