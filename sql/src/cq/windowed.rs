@@ -130,6 +130,7 @@ impl Group {
                     Vec::new()
                 },
                 held: VecDeque::new(),
+                integral_last: Vec::new(),
             })
         })
     }
@@ -157,8 +158,11 @@ struct GroupMore {
     /// Per `integral()` call, the last point of the group's previous window: InfluxDB
     /// integrates across window edges when a query spans several windows.
     integral_prev: Vec<Option<(i64, f64)>>,
-    /// Rows whose `integral()` waits for the group's next point (fill none/null only).
+    /// Rows whose `integral()` waits for the group's next point, and the rows after them.
     held: VecDeque<Held>,
+    /// The integral values of the last rows released, for fill(previous).
+    #[serde(default)]
+    integral_last: Vec<Option<Value>>,
 }
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
@@ -168,6 +172,11 @@ struct Held {
     start: i64,
     vals: Vec<AggVal>,
     waiting: Vec<Waiting>,
+    /// Already written with the values a range ending here gives (the integral stops at the
+    /// window's last point, as InfluxDB's does at the end of a query); written again, with the
+    /// interpolation to the next point, once that point arrives. The values last written.
+    #[serde(default)]
+    written: Option<Vec<AggVal>>,
 }
 
 /// An `integral()` of a held row: (aggregate index, its accumulator, the point before the
@@ -874,6 +883,7 @@ impl Windowed {
                 Fill::Integer(_) | Fill::Float(_) => {
                     for (i, v) in vals.iter_mut().enumerate() {
                         match v {
+                            AggVal::One(_) if is_integral(&w.aggs[i]) => {}
                             AggVal::One(slot @ None) => {
                                 *slot = Some(fill_number(
                                     w.fill,
@@ -883,7 +893,7 @@ impl Windowed {
                             }
                             AggVal::PerField(map) => {
                                 for ((j, f), prev) in &more.last_wild {
-                                    if *j == i && !map.contains_key(f) {
+                                    if *j == i && !map.contains_key(f) && !is_integral(&w.aggs[i]) {
                                         let n = fill_number(w.fill, Some(prev), &w.aggs[i].spec);
                                         map.insert(f.clone(), n);
                                     }
@@ -896,6 +906,7 @@ impl Windowed {
                 Fill::Previous => {
                     for (i, v) in vals.iter_mut().enumerate() {
                         match v {
+                            AggVal::One(_) if is_integral(&w.aggs[i]) => {}
                             AggVal::One(slot @ None) => {
                                 *slot = more
                                     .last
@@ -905,7 +916,7 @@ impl Windowed {
                             }
                             AggVal::PerField(map) => {
                                 for ((j, f), prev) in &more.last_wild {
-                                    if *j == i && !map.contains_key(f) {
+                                    if *j == i && !map.contains_key(f) && !is_integral(&w.aggs[i]) {
                                         map.insert(f.clone(), prev.clone());
                                     }
                                 }
@@ -932,7 +943,7 @@ impl Windowed {
                     _ => {}
                 }
             }
-            if has_integral && matches!(w.fill, Fill::None | Fill::Null) {
+            if has_integral {
                 // This window's first points settle the integrals held before it.
                 if let Some(accs) = accs {
                     for h in more.held.iter_mut() {
@@ -983,8 +994,10 @@ impl Windowed {
                     start: s,
                     vals,
                     waiting,
+                    written: None,
                 });
                 release_held(w, plan, key, more, out, false);
+                write_provisional(w, plan, key, more, out);
             } else if w.fill == Fill::Linear {
                 linear(w, plan, key, more, s, vals, out);
             } else {
@@ -997,8 +1010,10 @@ impl Windowed {
     }
 }
 
-/// Writes the held rows that are complete, in time order; with `flush`, all of them (the
-/// group expired: the integrals end at their last point).
+/// Writes the held rows that are final, in time order: those before the first row still
+/// waiting for its group's next point; with `flush`, all of them (the group expired: the
+/// integrals end at their last point). A row written provisionally is written again only
+/// when its values changed.
 fn release_held(
     w: &WindowedPlan,
     plan: &CqPlan,
@@ -1007,22 +1022,101 @@ fn release_held(
     out: &mut Output,
     flush: bool,
 ) {
-    while let Some(h) = group.held.front() {
-        if !flush && !h.waiting.is_empty() {
-            break;
-        }
-        let Some(mut h) = group.held.pop_front() else {
+    let done = if flush {
+        group.held.len()
+    } else {
+        group
+            .held
+            .iter()
+            .position(|h| !h.waiting.is_empty())
+            .unwrap_or(group.held.len())
+    };
+    for _ in 0..done {
+        let Some(h) = group.held.pop_front() else {
             break;
         };
-        for (i, acc, prev) in h.waiting.drain(..) {
-            h.vals[i] = AggVal::One(
-                acc.finish_with_neighbors(&w.aggs[i].spec, h.start, prev, None)
+        let vals = held_values(w, &h, &mut group.integral_last);
+        if h.written.as_ref() == Some(&vals) {
+            continue;
+        }
+        if w.fill == Fill::Linear {
+            linear(w, plan, key, group, h.start, vals, out);
+        } else {
+            write_row(w, plan, key, group, h.start, &vals, out);
+        }
+    }
+}
+
+/// Writes the rows still held as a range ending now gives them, so a series that stops (or
+/// is filtered out for good) still gets its last windows: an integral waiting for its next
+/// point runs to the window's last point, and later rows fill from it. When the next point
+/// arrives the rows are written again at the same timestamps (InfluxDB keeps the later
+/// write). Not with transformations, which must see each row once, nor with fill(linear),
+/// whose rows wait for the next value anyway.
+fn write_provisional(
+    w: &WindowedPlan,
+    plan: &CqPlan,
+    key: &Interned,
+    group: &mut GroupMore,
+    out: &mut Output,
+) {
+    if !w.transforms.is_empty() || w.fill == Fill::Linear {
+        return;
+    }
+    let mut last = group.integral_last.clone();
+    let mut stateless = GroupMore::default();
+    for h in group.held.iter_mut() {
+        let vals = held_values(w, h, &mut last);
+        if h.written.as_ref() != Some(&vals) {
+            write_row(w, plan, key, &mut stateless, h.start, &vals, out);
+            h.written = Some(vals);
+        }
+    }
+}
+
+/// A held row's values as written now: waiting integrals end at the window's last point,
+/// and integral columns without a value are filled (`last`: the group's previous integral
+/// values, updated).
+fn held_values(w: &WindowedPlan, h: &Held, last: &mut Vec<Option<Value>>) -> Vec<AggVal> {
+    let mut vals = h.vals.clone();
+    for (i, acc, prev) in &h.waiting {
+        if let Some(slot) = vals.get_mut(*i) {
+            *slot = AggVal::One(
+                acc.finish_with_neighbors(&w.aggs[*i].spec, h.start, *prev, None)
                     .into_iter()
                     .next()
                     .map(|r| r.1),
             );
         }
-        write_row(w, plan, key, group, h.start, &h.vals, out);
+    }
+    fill_integrals(w, &mut vals, last);
+    vals
+}
+
+/// InfluxDB's integral iterator emits no filled points: a window without an integral gets
+/// no row from it. When other columns of the query give the row, the empty integral column
+/// is filled with the fill number or the previous integral (fill(linear) leaves it null).
+fn fill_integrals(w: &WindowedPlan, vals: &mut [AggVal], last: &mut Vec<Option<Value>>) {
+    if last.len() < vals.len() {
+        last.resize(vals.len(), None);
+    }
+    let row_from_others = w.aggs.iter().any(|a| !is_integral(a));
+    for (i, v) in vals.iter_mut().enumerate() {
+        let Some(call) = w.aggs.get(i) else { continue };
+        if !is_integral(call) {
+            continue;
+        }
+        match v {
+            AggVal::One(Some(x)) => last[i] = Some(x.clone()),
+            AggVal::One(slot @ None) if row_from_others => match w.fill {
+                Fill::Previous => *slot = last[i].clone(),
+                Fill::Integer(_) | Fill::Float(_) => {
+                    *slot = Some(fill_number(w.fill, Some(&Value::Float(0.0)), &call.spec));
+                }
+                Fill::Null | Fill::None | Fill::Linear => {}
+            },
+            _ => {}
+        }
     }
 }
 
@@ -1037,9 +1131,12 @@ fn linear(
     vals: Vec<AggVal>,
     out: &mut Output,
 ) {
-    // This row's values resolve earlier nulls.
+    // This row's values resolve earlier nulls (integrals are never filled).
     for (i, v) in vals.iter().enumerate() {
         let AggVal::One(Some(next)) = v else { continue };
+        if is_integral(&w.aggs[i]) {
+            continue;
+        }
         if let Some((pt, prev)) = group.last[i].clone() {
             for (ps, pvals) in group.pending.iter_mut() {
                 if let AggVal::One(slot @ None) = &mut pvals[i] {
@@ -1089,6 +1186,12 @@ fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<V
 
 fn is_count(a: &super::plan::AggCall) -> bool {
     a.spec.name() == "count"
+}
+
+/// InfluxDB never fills an `integral()` column: windows without points of the group get no
+/// value from any fill() (other columns of the row are filled).
+fn is_integral(a: &super::plan::AggCall) -> bool {
+    a.spec.name() == "integral"
 }
 
 /// The fill number typed like the column: integer columns get integers, the rest floats.
