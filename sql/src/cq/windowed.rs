@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::ast::Fill;
 use crate::eval::{Acc, Transform, Value};
-use weir_engine::lp_encode::{escape_into, MEASUREMENT_SPECIAL};
+use weir_engine::lp_encode::{escape_into, KEY_SPECIAL, MEASUREMENT_SPECIAL};
 use weir_engine::window::window_start;
 
 use super::encode;
@@ -510,7 +510,18 @@ impl Windowed {
                 for (name, col) in cols {
                     let Some(v) = col.value(row) else { continue };
                     match state {
-                        AggState::One(acc) => acc.add(&call.spec, t, v),
+                        AggState::One(acc) if call.spec.by_tags().is_empty() => {
+                            acc.add(&call.spec, t, v);
+                        }
+                        AggState::One(acc) => {
+                            let tags: Vec<&str> = call
+                                .spec
+                                .by_tags()
+                                .iter()
+                                .map(|k| view.tag(k, row).unwrap_or(""))
+                                .collect();
+                            acc.add_tagged(&call.spec, t, v, &tags);
+                        }
                         AggState::PerField(map) => {
                             if let Some(acc) = map.get_mut(*name) {
                                 acc.add(&call.spec, t, v);
@@ -753,6 +764,25 @@ impl Windowed {
             };
             let accs = data.get(id, n);
             if w.multi_row {
+                let spec = &w.aggs[0].spec;
+                if let (Some(AggState::One(acc)), false) =
+                    (accs.and_then(|a| a.first()), spec.by_tags().is_empty())
+                {
+                    // top/bottom(field, tag, ..., N): InfluxDB's INTO writes the tags'
+                    // values as tags of each row's series.
+                    for (t, v, values) in acc.finish_tagged(spec, s) {
+                        let name = w.outputs[0].name.as_str();
+                        if encode::line_key(
+                            &mut out.body,
+                            |b| tagged_key_into(b, plan, key, spec.by_tags(), &values),
+                            [(name, &v)],
+                            t,
+                        ) {
+                            out.lines += 1;
+                        }
+                    }
+                    continue;
+                }
                 if let Some(AggState::One(acc)) = accs.and_then(|a| a.first()) {
                     let rows = if w.aggs[0].spec.is_udf() {
                         acc.finish_in_group(&w.aggs[0].spec, s, &key.tags())
@@ -1131,6 +1161,39 @@ fn key_into(out: &mut Vec<u8>, plan: &CqPlan, key: &Interned) {
             out.extend_from_slice(key.line_tags());
         }
         None => out.extend_from_slice(key.line()),
+    }
+}
+
+/// The series key of a `top/bottom(field, tag, ..., N)` row: the group's tags and the call's
+/// tags with the row's `values` (a tag the point lacked is left out, as InfluxDB does not
+/// store empty tags), in tag order.
+fn tagged_key_into(
+    out: &mut Vec<u8>,
+    plan: &CqPlan,
+    key: &Interned,
+    names: &[String],
+    values: &[String],
+) {
+    let mut tags = key.tags();
+    for (k, v) in names.iter().zip(values) {
+        if !v.is_empty() && !tags.iter().any(|(have, _)| have == k) {
+            tags.push((k.clone(), v.clone()));
+        }
+    }
+    tags.sort();
+    match &plan.target_measurement {
+        Some(m) => escape_into(out, m, MEASUREMENT_SPECIAL),
+        None => {
+            let line = key.line();
+            let meas = line.len().saturating_sub(key.line_tags().len());
+            out.extend_from_slice(line.get(..meas).unwrap_or_default());
+        }
+    }
+    for (k, v) in &tags {
+        out.push(b',');
+        escape_into(out, k, KEY_SPECIAL);
+        out.push(b'=');
+        escape_into(out, v, KEY_SPECIAL);
     }
 }
 
