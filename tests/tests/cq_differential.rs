@@ -740,8 +740,6 @@ fn known_divergence(c: &Case) -> Option<&'static str> {
         Some("integral(): the oracle reads every point (InfluxDB interpolates to the next point wherever it is), and 11 of the 15 cases are equal; open: a few windows held for their group's next point are missing (fill none/null with WHERE or GROUP BY *), and fill(linear) across a gap differs")
     } else if sel.contains("holt_winters") {
         Some("holt_winters(): refused in continuous queries (needs the whole range)")
-    } else if sel.contains("(*)") && c.fill.as_deref() == Some("linear") {
-        Some("f(*) with fill(linear): not supported yet")
     } else {
         None
     }

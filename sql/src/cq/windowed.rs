@@ -130,6 +130,7 @@ impl Group {
                     Vec::new()
                 },
                 held: VecDeque::new(),
+                linear_wild: Vec::new(),
             })
         })
     }
@@ -159,6 +160,11 @@ struct GroupMore {
     integral_prev: Vec<Option<(i64, f64)>>,
     /// Rows whose `integral()` waits for the group's next point (fill none/null only).
     held: VecDeque<Held>,
+    /// `fill(linear)` of `f(*)` / `f(/re/)`: per aggregate, the last value of each field with
+    /// its window start (each expanded field is interpolated on its own, as InfluxDB runs one
+    /// fill per expanded call).
+    #[serde(default)]
+    linear_wild: Vec<BTreeMap<String, (i64, Value)>>,
 }
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
@@ -1057,7 +1063,9 @@ fn release_held(
 }
 
 /// `fill(linear)`: holds the row while a null in it can still be interpolated, and writes
-/// every held row that is complete.
+/// every held row that is complete. A wildcard call's fields are filled one by one: a field
+/// the group has not had yet leaves the row's column empty (no earlier value), as does one
+/// whose next value never comes (the row is written without it when the group expires).
 fn linear(
     w: &WindowedPlan,
     plan: &CqPlan,
@@ -1069,24 +1077,57 @@ fn linear(
 ) {
     // This row's values resolve earlier nulls.
     for (i, v) in vals.iter().enumerate() {
-        let AggVal::One(Some(next)) = v else { continue };
-        if let Some((pt, prev)) = group.last[i].clone() {
-            for (ps, pvals) in group.pending.iter_mut() {
-                if let AggVal::One(slot @ None) = &mut pvals[i] {
-                    if *ps > pt {
-                        *slot = interpolate(*ps, pt, s, &prev, next);
+        match v {
+            AggVal::One(Some(next)) => {
+                if let Some((pt, prev)) = group.last[i].clone() {
+                    for (ps, pvals) in group.pending.iter_mut() {
+                        if let AggVal::One(slot @ None) = &mut pvals[i] {
+                            if *ps > pt {
+                                *slot = interpolate(w.interval, *ps, pt, s, &prev, next);
+                            }
+                        }
                     }
                 }
+                group.last[i] = Some((s, next.clone()));
             }
+            AggVal::PerField(map) => {
+                if group.linear_wild.len() <= i {
+                    group.linear_wild.resize_with(i + 1, BTreeMap::new);
+                }
+                let Some(lasts) = group.linear_wild.get_mut(i) else {
+                    continue;
+                };
+                for (f, next) in map {
+                    if let Some((pt, prev)) = lasts.get(f) {
+                        for (ps, pvals) in group.pending.iter_mut() {
+                            let Some(AggVal::PerField(pm)) = pvals.get_mut(i) else {
+                                continue;
+                            };
+                            if *ps > *pt && !pm.contains_key(f) {
+                                if let Some(x) = interpolate(w.interval, *ps, *pt, s, prev, next) {
+                                    pm.insert(f.clone(), x);
+                                }
+                            }
+                        }
+                    }
+                    lasts.insert(f.clone(), (s, next.clone()));
+                }
+            }
+            AggVal::One(None) => {}
         }
-        group.last[i] = Some((s, next.clone()));
     }
     group.pending.push_back((s, vals));
     // Write the complete prefix: a row is complete when each null has no earlier value to
     // interpolate from (a leading null) or has been filled.
     while let Some((ps, pvals)) = group.pending.front() {
-        let waiting = pvals.iter().enumerate().any(|(i, v)| {
-            matches!(v, AggVal::One(None)) && group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps)
+        let waiting = pvals.iter().enumerate().any(|(i, v)| match v {
+            AggVal::One(None) => group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps),
+            AggVal::One(Some(_)) => false,
+            AggVal::PerField(map) => group.linear_wild.get(i).is_some_and(|lasts| {
+                lasts
+                    .iter()
+                    .any(|(f, (lt, _))| lt < ps && !map.contains_key(f))
+            }),
         });
         if waiting && group.pending.len() <= MAX_LINEAR_PENDING {
             break;
@@ -1097,8 +1138,22 @@ fn linear(
     }
 }
 
-/// InfluxDB's linear fill between `(pt, prev)` and `(nt, next)` at `t`.
-fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<Value> {
+/// InfluxDB's linear fill at window `t` between the windows `(pt, prev)` and `(nt, next)`:
+/// on window numbers (times divided by the interval, as Go divides), so that integers
+/// truncate exactly as InfluxDB's `int64(m*x + b)` does.
+fn interpolate(
+    interval: i64,
+    t: i64,
+    pt: i64,
+    nt: i64,
+    prev: &Value,
+    next: &Value,
+) -> Option<Value> {
+    let (t, pt, nt) = (
+        t.checked_div(interval)?,
+        pt.checked_div(interval)?,
+        nt.checked_div(interval)?,
+    );
     let span = nt.checked_sub(pt)? as f64;
     if span <= 0.0 {
         return None;
@@ -1106,8 +1161,12 @@ fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<V
     let x = t.checked_sub(pt)? as f64;
     match (prev, next) {
         (Value::Int(a), Value::Int(b)) => {
-            let m = (*b as f64 - *a as f64) / span;
+            let m = b.wrapping_sub(*a) as f64 / span;
             Some(Value::Int((m * x + *a as f64) as i64))
+        }
+        (Value::UInt(a), Value::UInt(b)) => {
+            let m = b.wrapping_sub(*a) as f64 / span;
+            Some(Value::UInt((m * x + *a as f64) as u64))
         }
         _ => {
             let (a, b) = (prev.as_f64()?, next.as_f64()?);
