@@ -745,12 +745,6 @@ fn known_divergence(c: &Case) -> Option<&'static str> {
     let sel = c.sel.as_str();
     if sel.contains("holt_winters") {
         Some("holt_winters(): refused in continuous queries (needs the whole range)")
-    } else if (sel.starts_with("top(") || sel.starts_with("bottom("))
-        && sel.matches(',').count() >= 2
-    {
-        Some("top/bottom(field, tag, N): not supported yet")
-    } else if sel.contains("(*)") && c.fill.as_deref() == Some("linear") {
-        Some("f(*) with fill(linear): not supported yet")
     } else {
         None
     }

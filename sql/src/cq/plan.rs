@@ -808,12 +808,6 @@ fn plan_windowed(
         }
     };
     let fill = s.fill.unwrap_or(Fill::Null);
-    if fill == Fill::Linear && outputs.iter().any(|o| o.wildcard.is_some()) {
-        return Err(CqError::unsupported(
-            name,
-            "fill(linear) with f(*) or f(/regex/)",
-        ));
-    }
     if let Some(r) = resample {
         if !c.transforms.is_empty() {
             return Err(CqError::unsupported(

@@ -19,7 +19,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::ast::Fill;
 use crate::eval::{Acc, Transform, Value};
-use weir_engine::lp_encode::{escape_into, MEASUREMENT_SPECIAL};
+use weir_engine::lp_encode::{escape_into, KEY_SPECIAL, MEASUREMENT_SPECIAL};
 use weir_engine::window::window_start;
 
 use super::encode;
@@ -131,6 +131,7 @@ impl Group {
                 },
                 held: VecDeque::new(),
                 integral_last: Vec::new(),
+                linear_wild: Vec::new(),
             })
         })
     }
@@ -163,6 +164,11 @@ struct GroupMore {
     /// The integral values of the last rows released, for fill(previous).
     #[serde(default)]
     integral_last: Vec<Option<Value>>,
+    /// `fill(linear)` of `f(*)` / `f(/re/)`: per aggregate, the last value of each field with
+    /// its window start (each expanded field is interpolated on its own, as InfluxDB runs one
+    /// fill per expanded call).
+    #[serde(default)]
+    linear_wild: Vec<BTreeMap<String, (i64, Value)>>,
 }
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
@@ -519,7 +525,18 @@ impl Windowed {
                 for (name, col) in cols {
                     let Some(v) = col.value(row) else { continue };
                     match state {
-                        AggState::One(acc) => acc.add(&call.spec, t, v),
+                        AggState::One(acc) if call.spec.by_tags().is_empty() => {
+                            acc.add(&call.spec, t, v);
+                        }
+                        AggState::One(acc) => {
+                            let tags: Vec<&str> = call
+                                .spec
+                                .by_tags()
+                                .iter()
+                                .map(|k| view.tag(k, row).unwrap_or(""))
+                                .collect();
+                            acc.add_tagged(&call.spec, t, v, &tags);
+                        }
                         AggState::PerField(map) => {
                             if let Some(acc) = map.get_mut(*name) {
                                 acc.add(&call.spec, t, v);
@@ -762,6 +779,25 @@ impl Windowed {
             };
             let accs = data.get(id, n);
             if w.multi_row {
+                let spec = &w.aggs[0].spec;
+                if let (Some(AggState::One(acc)), false) =
+                    (accs.and_then(|a| a.first()), spec.by_tags().is_empty())
+                {
+                    // top/bottom(field, tag, ..., N): InfluxDB's INTO writes the tags'
+                    // values as tags of each row's series.
+                    for (t, v, values) in acc.finish_tagged(spec, s) {
+                        let name = w.outputs[0].name.as_str();
+                        if encode::line_key(
+                            &mut out.body,
+                            |b| tagged_key_into(b, plan, key, spec.by_tags(), &values),
+                            [(name, &v)],
+                            t,
+                        ) {
+                            out.lines += 1;
+                        }
+                    }
+                    continue;
+                }
                 if let Some(AggState::One(acc)) = accs.and_then(|a| a.first()) {
                     let rows = if w.aggs[0].spec.is_udf() {
                         acc.finish_in_group(&w.aggs[0].spec, s, &key.tags())
@@ -1121,7 +1157,9 @@ fn fill_integrals(w: &WindowedPlan, vals: &mut [AggVal], last: &mut Vec<Option<V
 }
 
 /// `fill(linear)`: holds the row while a null in it can still be interpolated, and writes
-/// every held row that is complete.
+/// every held row that is complete. A wildcard call's fields are filled one by one: a field
+/// the group has not had yet leaves the row's column empty (no earlier value), as does one
+/// whose next value never comes (the row is written without it when the group expires).
 fn linear(
     w: &WindowedPlan,
     plan: &CqPlan,
@@ -1133,27 +1171,58 @@ fn linear(
 ) {
     // This row's values resolve earlier nulls (integrals are never filled).
     for (i, v) in vals.iter().enumerate() {
-        let AggVal::One(Some(next)) = v else { continue };
-        if is_integral(&w.aggs[i]) {
-            continue;
-        }
-        if let Some((pt, prev)) = group.last[i].clone() {
-            for (ps, pvals) in group.pending.iter_mut() {
-                if let AggVal::One(slot @ None) = &mut pvals[i] {
-                    if *ps > pt {
-                        *slot = interpolate(*ps, pt, s, &prev, next);
+        match v {
+            _ if is_integral(&w.aggs[i]) => {}
+            AggVal::One(Some(next)) => {
+                if let Some((pt, prev)) = group.last[i].clone() {
+                    for (ps, pvals) in group.pending.iter_mut() {
+                        if let AggVal::One(slot @ None) = &mut pvals[i] {
+                            if *ps > pt {
+                                *slot = interpolate(w.interval, *ps, pt, s, &prev, next);
+                            }
+                        }
                     }
                 }
+                group.last[i] = Some((s, next.clone()));
             }
+            AggVal::PerField(map) => {
+                if group.linear_wild.len() <= i {
+                    group.linear_wild.resize_with(i + 1, BTreeMap::new);
+                }
+                let Some(lasts) = group.linear_wild.get_mut(i) else {
+                    continue;
+                };
+                for (f, next) in map {
+                    if let Some((pt, prev)) = lasts.get(f) {
+                        for (ps, pvals) in group.pending.iter_mut() {
+                            let Some(AggVal::PerField(pm)) = pvals.get_mut(i) else {
+                                continue;
+                            };
+                            if *ps > *pt && !pm.contains_key(f) {
+                                if let Some(x) = interpolate(w.interval, *ps, *pt, s, prev, next) {
+                                    pm.insert(f.clone(), x);
+                                }
+                            }
+                        }
+                    }
+                    lasts.insert(f.clone(), (s, next.clone()));
+                }
+            }
+            AggVal::One(None) => {}
         }
-        group.last[i] = Some((s, next.clone()));
     }
     group.pending.push_back((s, vals));
     // Write the complete prefix: a row is complete when each null has no earlier value to
     // interpolate from (a leading null) or has been filled.
     while let Some((ps, pvals)) = group.pending.front() {
-        let waiting = pvals.iter().enumerate().any(|(i, v)| {
-            matches!(v, AggVal::One(None)) && group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps)
+        let waiting = pvals.iter().enumerate().any(|(i, v)| match v {
+            AggVal::One(None) => group.last[i].as_ref().is_some_and(|(lt, _)| lt < ps),
+            AggVal::One(Some(_)) => false,
+            AggVal::PerField(map) => group.linear_wild.get(i).is_some_and(|lasts| {
+                lasts
+                    .iter()
+                    .any(|(f, (lt, _))| lt < ps && !map.contains_key(f))
+            }),
         });
         if waiting && group.pending.len() <= MAX_LINEAR_PENDING {
             break;
@@ -1164,8 +1233,22 @@ fn linear(
     }
 }
 
-/// InfluxDB's linear fill between `(pt, prev)` and `(nt, next)` at `t`.
-fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<Value> {
+/// InfluxDB's linear fill at window `t` between the windows `(pt, prev)` and `(nt, next)`:
+/// on window numbers (times divided by the interval, as Go divides), so that integers
+/// truncate exactly as InfluxDB's `int64(m*x + b)` does.
+fn interpolate(
+    interval: i64,
+    t: i64,
+    pt: i64,
+    nt: i64,
+    prev: &Value,
+    next: &Value,
+) -> Option<Value> {
+    let (t, pt, nt) = (
+        t.checked_div(interval)?,
+        pt.checked_div(interval)?,
+        nt.checked_div(interval)?,
+    );
     let span = nt.checked_sub(pt)? as f64;
     if span <= 0.0 {
         return None;
@@ -1173,8 +1256,12 @@ fn interpolate(t: i64, pt: i64, nt: i64, prev: &Value, next: &Value) -> Option<V
     let x = t.checked_sub(pt)? as f64;
     match (prev, next) {
         (Value::Int(a), Value::Int(b)) => {
-            let m = (*b as f64 - *a as f64) / span;
+            let m = b.wrapping_sub(*a) as f64 / span;
             Some(Value::Int((m * x + *a as f64) as i64))
+        }
+        (Value::UInt(a), Value::UInt(b)) => {
+            let m = b.wrapping_sub(*a) as f64 / span;
+            Some(Value::UInt((m * x + *a as f64) as u64))
         }
         _ => {
             let (a, b) = (prev.as_f64()?, next.as_f64()?);
@@ -1234,6 +1321,39 @@ fn key_into(out: &mut Vec<u8>, plan: &CqPlan, key: &Interned) {
             out.extend_from_slice(key.line_tags());
         }
         None => out.extend_from_slice(key.line()),
+    }
+}
+
+/// The series key of a `top/bottom(field, tag, ..., N)` row: the group's tags and the call's
+/// tags with the row's `values` (a tag the point lacked is left out, as InfluxDB does not
+/// store empty tags), in tag order.
+fn tagged_key_into(
+    out: &mut Vec<u8>,
+    plan: &CqPlan,
+    key: &Interned,
+    names: &[String],
+    values: &[String],
+) {
+    let mut tags = key.tags();
+    for (k, v) in names.iter().zip(values) {
+        if !v.is_empty() && !tags.iter().any(|(have, _)| have == k) {
+            tags.push((k.clone(), v.clone()));
+        }
+    }
+    tags.sort();
+    match &plan.target_measurement {
+        Some(m) => escape_into(out, m, MEASUREMENT_SPECIAL),
+        None => {
+            let line = key.line();
+            let meas = line.len().saturating_sub(key.line_tags().len());
+            out.extend_from_slice(line.get(..meas).unwrap_or_default());
+        }
+    }
+    for (k, v) in &tags {
+        out.push(b',');
+        escape_into(out, k, KEY_SPECIAL);
+        out.push(b'=');
+        escape_into(out, v, KEY_SPECIAL);
     }
 }
 

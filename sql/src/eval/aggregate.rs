@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 
 use super::udf::UdfSpec;
 use super::value::{duration_arg, int_arg, num_arg, value_cmp, EvalError, Input, Num, Value};
-use crate::ast::Expr;
+use crate::ast::{Expr, VarType};
 
 /// Which aggregate or selector, with its validated literal arguments.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,6 +43,9 @@ pub struct AggSpec {
     interval: i64,
     /// The function, for [`Kind::Udf`].
     udf: Option<std::sync::Arc<UdfSpec>>,
+    /// `top(field, tag, ..., N)` / `bottom(...)`: the tags whose distinct values compete
+    /// (InfluxDB keeps one point per combination of their values, then the best N of those).
+    by_tags: Vec<String>,
 }
 
 const NAMES: &[&str] = &[
@@ -82,6 +85,7 @@ impl AggSpec {
                 Err(EvalError::count(name, &n.to_string(), got))
             }
         };
+        let mut by_tags = Vec::new();
         let kind = match name {
             "count" => exact(1).map(|_| Kind::Count)?,
             "distinct" => exact(1).map(|_| Kind::Distinct)?,
@@ -113,16 +117,11 @@ impl AggSpec {
             }
             "sample" | "top" | "bottom" => {
                 if got > 2 && name != "sample" {
-                    return Err(EvalError::bad(
-                        name,
-                        format!(
-                            "the {name}(field, tag, ..., N) form is not supported: \
-                             use {name}(field, N) with GROUP BY the tag"
-                        ),
-                    ));
+                    by_tags = tag_args(name, &extra[..extra.len() - 1])?;
+                } else {
+                    exact(2)?;
                 }
-                exact(2)?;
-                let n = int_arg(name, "N", &extra[0])?;
+                let n = int_arg(name, "N", &extra[extra.len() - 1])?;
                 if n <= 0 {
                     return Err(EvalError::bad(
                         name,
@@ -143,6 +142,7 @@ impl AggSpec {
             name: static_name,
             interval,
             udf: None,
+            by_tags,
         })
     }
 
@@ -153,6 +153,7 @@ impl AggSpec {
             name: "udf",
             interval,
             udf: Some(std::sync::Arc::new(spec)),
+            by_tags: Vec::new(),
         }
     }
 
@@ -169,6 +170,13 @@ impl AggSpec {
         }
     }
 
+    /// The tags of `top(field, tag, ..., N)` / `bottom(...)` (empty for every other call):
+    /// the caller passes their values to [`Acc::add_tagged`], and each output row of
+    /// [`Acc::finish_tagged`] carries them.
+    pub fn by_tags(&self) -> &[String] {
+        &self.by_tags
+    }
+
     /// Whether the function can return several rows per window.
     pub fn multi_row(&self) -> bool {
         matches!(
@@ -177,6 +185,32 @@ impl AggSpec {
         )
     }
 }
+
+/// The tag arguments of `top(field, tag, ..., N)`: identifiers, deduplicated (a repeated tag
+/// has one value per point, so it does not change which points compete).
+fn tag_args(name: &str, args: &[Expr]) -> Result<Vec<String>, EvalError> {
+    let mut tags: Vec<String> = Vec::new();
+    for a in args {
+        match a {
+            Expr::VarRef(v) if v.data_type.is_none() || v.data_type == Some(VarType::Tag) => {
+                if !tags.contains(&v.name) {
+                    tags.push(v.name.clone());
+                }
+            }
+            other => {
+                return Err(EvalError::bad(
+                    name,
+                    format!("only tags are allowed between the field and N, found {other}"),
+                ))
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// One output row of [`Acc::finish_tagged`]: time, value, and the values of the call's
+/// [`AggSpec::by_tags`] (in that order; `""` for a point without the tag).
+pub type TaggedRow = (i64, Value, Vec<String>);
 
 /// The running state of one aggregate in one (window, group).
 ///
@@ -215,6 +249,10 @@ enum State {
     },
     /// Functions that need every point (time, value), in arrival order.
     Points(Vec<(i64, Value)>),
+    /// `top/bottom(field, tag, ..., N)`: per combination of the tags' values (sorted by it),
+    /// the point that wins it: InfluxDB runs `max()` (`min()` for bottom) per combination
+    /// first, the earlier point winning a tie, and picks the best N of those winners.
+    ByTags(Vec<(Vec<String>, i64, Num)>),
 }
 
 /// Whether a function takes strings and booleans (InfluxDB's rule); others
@@ -250,12 +288,18 @@ impl Acc {
                 mean: 0.0,
                 m2: 0.0,
             },
+            Kind::Top(_) | Kind::Bottom(_) if !spec.by_tags.is_empty() => State::ByTags(Vec::new()),
             _ => State::Points(Vec::new()),
         })
     }
 
     /// One point (time ns, value). Points may arrive in any time order.
     pub fn add(&mut self, spec: &AggSpec, t: i64, v: Input<'_>) {
+        if let State::ByTags(_) = self.0 {
+            // Without the tags' values, the point competes as if it had none of them.
+            let none = vec![""; spec.by_tags.len()];
+            return self.add_tagged(spec, t, v, &none);
+        }
         let num = Num::of(v);
         if num.is_none() && !accepts_any(spec.kind) {
             return;
@@ -349,7 +393,64 @@ impl Acc {
                 }
             }
             State::Points(points) => points.push((t, Value::from_input(v))),
+            State::ByTags(_) => {}
         }
+    }
+
+    /// One point of a `top/bottom(field, tag, ..., N)` call, with the values of the call's
+    /// [`AggSpec::by_tags`] (`""` for a tag the point lacks). Other calls ignore the tags.
+    pub fn add_tagged(&mut self, spec: &AggSpec, t: i64, v: Input<'_>, tags: &[&str]) {
+        let State::ByTags(best) = &mut self.0 else {
+            return self.add(spec, t, v);
+        };
+        let Some(x) = Num::of(v) else { return };
+        let top = matches!(spec.kind, Kind::Top(_));
+        let found = best
+            .binary_search_by(|(k, _, _)| k.iter().map(String::as_str).cmp(tags.iter().copied()));
+        match found {
+            Ok(i) => {
+                if let Some((_, bt, bv)) = best.get_mut(i) {
+                    let ord = if top {
+                        x.cmp(*bv).reverse()
+                    } else {
+                        x.cmp(*bv)
+                    };
+                    if ord == Ordering::Less || (ord == Ordering::Equal && t < *bt) {
+                        *bt = t;
+                        *bv = x;
+                    }
+                }
+            }
+            Err(i) => best.insert(i, (tags.iter().map(|s| (*s).to_string()).collect(), t, x)),
+        }
+    }
+
+    /// The rows of `top/bottom(field, tag, ..., N)` with the tags' values of each: the best
+    /// N of the per-combination winners (larger, for bottom smaller, value first; the earlier
+    /// point on a tie), in time order. Other calls give [`Acc::finish`]'s rows without tags.
+    pub fn finish_tagged(&self, spec: &AggSpec, start: i64) -> Vec<TaggedRow> {
+        let State::ByTags(best) = &self.0 else {
+            return self
+                .finish(spec, start)
+                .into_iter()
+                .map(|(t, v)| (t, v, Vec::new()))
+                .collect();
+        };
+        let (n, top) = match spec.kind {
+            Kind::Top(n) => (n, true),
+            Kind::Bottom(n) => (n, false),
+            _ => return Vec::new(),
+        };
+        let mut rows: Vec<&(Vec<String>, i64, Num)> = best.iter().collect();
+        rows.sort_by(|a, b| {
+            let ord = if top { b.2.cmp(a.2) } else { a.2.cmp(b.2) };
+            ord.then(a.1.cmp(&b.1)).then_with(|| a.0.cmp(&b.0))
+        });
+        rows.truncate(n);
+        rows.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        rows.into_iter()
+            .map(|(tags, t, v)| (*t, v.value(), tags.clone()))
+            .collect()
     }
 
     /// The output rows of window `[start, start+interval)` as InfluxDB 1.6
@@ -389,6 +490,11 @@ impl Acc {
                 one((*n >= 2).then(|| Value::Float((*m2 / (*n - 1) as f64).sqrt())))
             }
             State::Points(points) => finish_points(spec, start, points),
+            State::ByTags(_) => self
+                .finish_tagged(spec, start)
+                .into_iter()
+                .map(|(t, v, _)| (t, v))
+                .collect(),
         }
     }
 
@@ -404,7 +510,9 @@ impl Acc {
             State::Stddev { n, m2, .. } => {
                 (*n >= 2).then(|| Value::Float((*m2 / (*n - 1) as f64).sqrt()))
             }
-            State::Points(_) => self.finish(spec, start).into_iter().next().map(|r| r.1),
+            State::Points(_) | State::ByTags(_) => {
+                self.finish(spec, start).into_iter().next().map(|r| r.1)
+            }
         }
     }
 

@@ -16,7 +16,7 @@ mod transform;
 mod udf;
 mod value;
 
-pub use aggregate::{Acc, AggSpec};
+pub use aggregate::{Acc, AggSpec, TaggedRow};
 pub use math::math;
 pub use transform::{Transform, TransformSpec};
 pub(crate) use udf::arg_json;

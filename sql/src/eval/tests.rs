@@ -261,18 +261,114 @@ fn top_bottom_keep_point_times() {
     );
     let all: Vec<(i64, Value)> = A.iter().map(|r| (r.0 * S, i(r.1 as i64))).collect();
     check(agg("bottom", &[int(10)], Field::I), &all);
-    assert!(AggSpec::new(
-        "top",
-        &[
-            Expr::VarRef(crate::ast::VarRef {
-                name: "host".into(),
-                data_type: None
-            }),
-            int(2)
-        ],
-        S
-    )
-    .is_err());
+}
+
+fn tag(name: &str) -> Expr {
+    Expr::VarRef(crate::ast::VarRef {
+        name: name.into(),
+        data_type: None,
+    })
+}
+
+/// Runs `name(v, host, dc?, N)` over two 10s windows of tagged points:
+/// (second, v, host, dc), fed in reverse order.
+fn by_tag(name: &str, extra: &[Expr]) -> Vec<TaggedRow> {
+    const P: &[(i64, f64, &str, &str)] = &[
+        (0, 9.0, "c", "w"),
+        (1, 5.0, "a", "e"),
+        (1, 9.0, "d", "w"),
+        (2, 9.0, "a", "e"),
+        (3, 9.0, "b", "e"),
+        (4, 7.0, "b", "w"),
+        (7, 9.0, "c", "w"),
+        (11, 3.0, "a", "e"),
+        (12, 4.0, "b", "w"),
+        (13, 100.0, "", "w"),
+    ];
+    let spec = AggSpec::new(name, extra, 10 * S).unwrap();
+    let mut out = Vec::new();
+    for w in 0..2 {
+        let mut acc = Acc::new(&spec);
+        for p in P.iter().rev().filter(|p| p.0 / 10 == w) {
+            let tags: Vec<&str> = spec
+                .by_tags()
+                .iter()
+                .map(|t| if t == "host" { p.2 } else { p.3 })
+                .collect();
+            acc.add_tagged(&spec, p.0 * S, Input::Float(p.1), &tags);
+        }
+        out.extend(acc.finish_tagged(&spec, w * 10 * S));
+    }
+    out
+}
+
+fn rows(want: &[(i64, f64, &[&str])]) -> Vec<TaggedRow> {
+    want.iter()
+        .map(|(t, v, tags)| {
+            (
+                t * S,
+                f(*v),
+                tags.iter().map(|s| (*s).to_string()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn top_bottom_by_tag_as_influxdb() {
+    // InfluxDB 1.6.7 over the same points: the best point per tag value (the earlier on a tie:
+    // c's 9 at 0s, not at 7s), then the best N of those (ties again to the earlier point), in
+    // time order; a point without the tag competes as "".
+    assert_eq!(
+        by_tag("top", &[tag("host"), int(2)]),
+        rows(&[
+            (0, 9.0, &["c"]),
+            (1, 9.0, &["d"]),
+            (12, 4.0, &["b"]),
+            (13, 100.0, &[""]),
+        ])
+    );
+    assert_eq!(
+        by_tag("bottom", &[tag("host"), int(2)]),
+        rows(&[
+            (1, 5.0, &["a"]),
+            (4, 7.0, &["b"]),
+            (11, 3.0, &["a"]),
+            (12, 4.0, &["b"]),
+        ])
+    );
+    assert_eq!(
+        by_tag("bottom", &[tag("host"), tag("dc"), int(3)]),
+        rows(&[
+            (0, 9.0, &["c", "w"]),
+            (1, 5.0, &["a", "e"]),
+            (4, 7.0, &["b", "w"]),
+            (11, 3.0, &["a", "e"]),
+            (12, 4.0, &["b", "w"]),
+            (13, 100.0, &["", "w"]),
+        ])
+    );
+    assert_eq!(
+        by_tag("top", &[tag("dc"), int(5)]),
+        rows(&[
+            (0, 9.0, &["w"]),
+            (2, 9.0, &["e"]),
+            (11, 3.0, &["e"]),
+            (13, 100.0, &["w"]),
+        ])
+    );
+    // A repeated tag is one tag; the plain rows are the same points without tags.
+    let spec = AggSpec::new("top", &[tag("host"), tag("host"), int(1)], S).unwrap();
+    assert_eq!(spec.by_tags(), ["host".to_string()]);
+    let mut acc = Acc::new(&spec);
+    acc.add_tagged(&spec, 2, Input::Int(4), &["a"]);
+    acc.add_tagged(&spec, 1, Input::Int(4), &["b"]);
+    acc.add_tagged(&spec, 0, Input::Str("x"), &["c"]);
+    assert_eq!(acc.finish(&spec, 0), vec![(1, i(4))]);
+    // Only identifiers between the field and N; sample() has no tag form.
+    assert!(AggSpec::new("top", &[Expr::Float(1.0), int(2)], S).is_err());
+    assert!(AggSpec::new("sample", &[tag("host"), int(2)], S).is_err());
+    assert!(AggSpec::new("bottom", &[tag("host"), int(0)], S).is_err());
 }
 
 #[test]
