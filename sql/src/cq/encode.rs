@@ -36,30 +36,73 @@ pub(crate) fn line_key<'a>(
     fields: impl IntoIterator<Item = (&'a str, &'a Value)>,
     time: i64,
 ) -> bool {
-    let start = out.len();
-    key(out);
-    let mut sep = b' ';
-    let mut n = 0;
+    let mut line = Line::start(out, key);
     for (name, value) in fields {
-        let mark = out.len();
-        out.push(sep);
-        escape_into(out, name, KEY_SPECIAL);
-        out.push(b'=');
-        if !value_into(out, value) {
-            out.truncate(mark);
-            continue;
+        line.field(name, value);
+    }
+    line.finish(time)
+}
+
+/// One line written field by field straight into the body, so a row's values need not be
+/// collected first: [`Line::finish`] ends it, or takes it back when no field had a value.
+pub(crate) struct Line<'o> {
+    out: &'o mut Vec<u8>,
+    start: usize,
+    fields: usize,
+}
+
+impl<'o> Line<'o> {
+    /// Starts a line with the series key written by `key`.
+    pub(crate) fn start(out: &'o mut Vec<u8>, key: impl FnOnce(&mut Vec<u8>)) -> Line<'o> {
+        let start = out.len();
+        key(out);
+        Line {
+            out,
+            start,
+            fields: 0,
         }
-        sep = b',';
-        n += 1;
     }
-    if n == 0 {
-        out.truncate(start);
-        return false;
+
+    /// Appends a field; a value line protocol cannot carry is left out.
+    pub(crate) fn field(&mut self, name: &str, value: &Value) {
+        let mark = self.out.len();
+        self.out.push(if self.fields == 0 { b' ' } else { b',' });
+        escape_into(self.out, name, KEY_SPECIAL);
+        self.out.push(b'=');
+        if value_into(self.out, value) {
+            self.fields += 1;
+        } else {
+            self.out.truncate(mark);
+        }
     }
-    out.push(b' ');
-    int_into(out, time);
-    out.push(b'\n');
-    true
+
+    /// As [`Line::field`], the name written in two parts (`{prefix}_{suffix}`, the columns
+    /// of `f(*)`) without building it.
+    pub(crate) fn field_joined(&mut self, prefix: &str, suffix: &str, value: &Value) {
+        let mark = self.out.len();
+        self.out.push(if self.fields == 0 { b' ' } else { b',' });
+        escape_into(self.out, prefix, KEY_SPECIAL);
+        self.out.push(b'_');
+        escape_into(self.out, suffix, KEY_SPECIAL);
+        self.out.push(b'=');
+        if value_into(self.out, value) {
+            self.fields += 1;
+        } else {
+            self.out.truncate(mark);
+        }
+    }
+
+    /// Ends the line at `time`; false (and nothing written) when it has no field.
+    pub(crate) fn finish(self, time: i64) -> bool {
+        if self.fields == 0 {
+            self.out.truncate(self.start);
+            return false;
+        }
+        self.out.push(b' ');
+        int_into(self.out, time);
+        self.out.push(b'\n');
+        true
+    }
 }
 
 /// Appends the decimal digits of `i` (as `{i}` formats it), without allocating.

@@ -99,7 +99,12 @@ impl Interner {
 
     /// Sorts ids in series-key order.
     pub(crate) fn sort(&self, ids: &mut [u32]) {
-        ids.sort_unstable_by(|a, b| self.ordered(*a).cmp(self.ordered(*b)));
+        self.sort_by_id(ids, |id| *id);
+    }
+
+    /// Sorts items in the series-key order of the id each carries.
+    pub(crate) fn sort_by_id<T>(&self, items: &mut [T], id: impl Fn(&T) -> u32) {
+        items.sort_unstable_by(|a, b| self.ordered(id(a)).cmp(self.ordered(id(b))));
     }
 
     /// One past the largest id handed out.

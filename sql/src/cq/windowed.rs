@@ -12,7 +12,6 @@
 //!   the group's rows in time order, after fill, as InfluxDB applies them.
 
 use datafusion::arrow::array::Array;
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,7 +24,7 @@ use weir_engine::window::window_start;
 use super::encode;
 use super::expr::{eval, Resolve};
 use super::intern::{IdBuilder, Interned, Interner};
-use super::plan::{CqPlan, FieldSel, WindowedPlan};
+use super::plan::{CqPlan, FieldSel, OutExpr, WindowedPlan};
 use super::series::KeyTags;
 use super::view::{Col, View};
 use super::{CqSettings, Output};
@@ -88,14 +87,6 @@ struct Window {
     dirty: bool,
     /// Clock time of the last emission (or of creation), for `RESAMPLE EVERY`.
     last_emit: i64,
-}
-
-impl Window {
-    /// The accumulators of series `id`, if it has data in this window.
-    fn get(&self, id: u32, n: usize) -> Option<&[AggState]> {
-        let slot = *self.slots.get(&id)? as usize;
-        self.accs.get(slot * n..slot * n + n)
-    }
 }
 
 /// A group across windows.
@@ -751,33 +742,43 @@ impl Windowed {
         };
         // Groups with data, plus (with fill) every known group from its first window on,
         // in series-key order.
-        let mut ids: Vec<u32> = if fills {
+        // (id, slot in this window's accumulators, NO_SLOT without data).
+        const NO_SLOT: u32 = u32::MAX;
+        let mut ids: Vec<(u32, u32)> = if fills {
             self.groups
                 .iter()
                 .enumerate()
                 .filter_map(|(id, g)| Some((u32::try_from(id).ok()?, g.as_ref()?)))
-                .filter(|(id, g)| {
-                    data.slots.contains_key(id)
-                        || match self.batch_range {
-                            Some((first, last)) => first <= s && s <= last,
-                            None => {
-                                g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl)
-                            }
-                        }
+                .filter_map(|(id, g)| {
+                    let slot = data.slots.get(&id).copied();
+                    let known = match self.batch_range {
+                        Some((first, last)) => first <= s && s <= last,
+                        None => g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl),
+                    };
+                    (slot.is_some() || known).then_some((id, slot.unwrap_or(NO_SLOT)))
                 })
-                .map(|(id, _)| id)
                 .collect()
         } else {
-            data.ids.clone()
+            (0u32..)
+                .zip(&data.ids)
+                .map(|(slot, id)| (*id, slot))
+                .collect()
         };
-        self.keys.sort(&mut ids);
+        self.keys.sort_by_id(&mut ids, |p| p.0);
         let needs_more = needs_more(w);
         let mut scratch = GroupMore::default();
-        for id in ids {
+        // The row's values, reused from group to group when a row is written at once.
+        let mut row: Vec<AggVal> = Vec::with_capacity(n);
+        for (id, slot) in ids {
             let Some(key) = self.keys.get(id) else {
                 continue;
             };
-            let accs = data.get(id, n);
+            let accs = if slot == NO_SLOT {
+                None
+            } else {
+                let at = slot as usize * n;
+                data.accs.get(at..at + n)
+            };
             if w.multi_row {
                 let spec = &w.aggs[0].spec;
                 if let (Some(AggState::One(acc)), false) =
@@ -824,54 +825,58 @@ impl Windowed {
             } else {
                 None
             };
-            let mut vals: Vec<AggVal> = match accs {
-                Some(accs) => accs
-                    .iter()
-                    .zip(&w.aggs)
-                    .enumerate()
-                    .map(|(i, (st, call))| match st {
-                        AggState::One(acc) if call.spec.name() == "integral" => {
-                            let prev = group_edges
-                                .as_ref()
-                                .and_then(|e| e.get(i).copied().flatten());
-                            let next = next_edges
-                                .get(&id)
-                                .and_then(|e| e.get(i).copied().flatten());
-                            AggVal::One(
-                                acc.finish_with_neighbors(&call.spec, s, prev, next)
+            let mut vals = std::mem::take(&mut row);
+            vals.clear();
+            match accs {
+                Some(accs) => {
+                    vals.extend(accs.iter().zip(&w.aggs).enumerate().map(|(i, (st, call))| {
+                        match st {
+                            AggState::One(acc) if call.spec.name() == "integral" => {
+                                let prev = group_edges
+                                    .as_ref()
+                                    .and_then(|e| e.get(i).copied().flatten());
+                                let next = next_edges
+                                    .get(&id)
+                                    .and_then(|e| e.get(i).copied().flatten());
+                                AggVal::One(
+                                    acc.finish_with_neighbors(&call.spec, s, prev, next)
+                                        .into_iter()
+                                        .next()
+                                        .map(|r| r.1),
+                                )
+                            }
+                            AggState::One(acc) if call.spec.is_udf() => AggVal::One(
+                                acc.finish_in_group(&call.spec, s, &key.tags())
                                     .into_iter()
                                     .next()
                                     .map(|r| r.1),
-                            )
+                            ),
+                            AggState::One(acc) => AggVal::One(acc.finish_first(&call.spec, s)),
+                            AggState::PerField(map) => AggVal::PerField(
+                                map.iter()
+                                    .filter_map(|(f, acc)| {
+                                        acc.finish_first(&call.spec, s).map(|v| (f.clone(), v))
+                                    })
+                                    .collect(),
+                            ),
                         }
-                        AggState::One(acc) if call.spec.is_udf() => AggVal::One(
-                            acc.finish_in_group(&call.spec, s, &key.tags())
-                                .into_iter()
-                                .next()
-                                .map(|r| r.1),
-                        ),
-                        AggState::One(acc) => AggVal::One(acc.finish_first(&call.spec, s)),
-                        AggState::PerField(map) => AggVal::PerField(
-                            map.iter()
-                                .filter_map(|(f, acc)| {
-                                    acc.finish_first(&call.spec, s).map(|v| (f.clone(), v))
-                                })
-                                .collect(),
-                        ),
-                    })
-                    .collect(),
-                None => w
-                    .aggs
-                    .iter()
-                    .map(|a| match a.field {
-                        FieldSel::Name(_) => AggVal::One(None),
-                        _ => AggVal::PerField(BTreeMap::new()),
-                    })
-                    .collect(),
-            };
+                    }))
+                }
+                None => vals.extend(w.aggs.iter().map(|a| match a.field {
+                    FieldSel::Name(_) => AggVal::One(None),
+                    _ => AggVal::PerField(BTreeMap::new()),
+                })),
+            }
+            // The type of each column, for fill numbers (a value is kept only when the type
+            // changes).
             for (i, v) in vals.iter().enumerate() {
                 if let AggVal::One(Some(v)) = v {
-                    self.agg_types[i] = Some(v.clone());
+                    let known = self.agg_types[i]
+                        .as_ref()
+                        .is_some_and(|t| std::mem::discriminant(t) == std::mem::discriminant(v));
+                    if !known {
+                        self.agg_types[i] = Some(v.clone());
+                    }
                 }
             }
             let Some(group) = group else {
@@ -1038,6 +1043,7 @@ impl Windowed {
                 linear(w, plan, key, more, s, vals, out);
             } else {
                 write_row(w, plan, key, more, s, &vals, out);
+                row = vals;
             }
         }
         if out.lines > lines_before {
@@ -1357,7 +1363,8 @@ fn tagged_key_into(
     }
 }
 
-/// Evaluates the SELECT over one row of aggregate values and writes its line.
+/// Evaluates the SELECT over one row of aggregate values and writes its line, field by field
+/// into the body (a plain aggregate column is written from the row without a copy).
 fn write_row(
     w: &WindowedPlan,
     plan: &CqPlan,
@@ -1367,30 +1374,30 @@ fn write_row(
     vals: &[AggVal],
     out: &mut Output,
 ) {
-    let mut fields: Vec<(Cow<'_, str>, Value)> = Vec::with_capacity(w.outputs.len());
+    let mut line = encode::Line::start(&mut out.body, |b| key_into(b, plan, key));
     for f in &w.outputs {
-        match f.wildcard {
-            Some(i) => {
+        match (f.wildcard, &f.expr) {
+            (Some(i), _) => {
                 if let Some(AggVal::PerField(map)) = vals.get(i) {
                     for (field, v) in map {
-                        fields.push((Cow::Owned(format!("{}_{field}", f.name)), v.clone()));
+                        line.field_joined(&f.name, field, v);
                     }
                 }
             }
-            None => {
+            (None, OutExpr::Agg(i)) => {
+                if let Some(AggVal::One(Some(v))) = vals.get(*i) {
+                    line.field(&f.name, v);
+                }
+            }
+            (None, expr) => {
                 let r = RowValues(vals, None);
-                if let Some(v) = eval(&f.expr, &r, s, &w.transforms, &mut group.transforms) {
-                    fields.push((Cow::Borrowed(f.name.as_str()), v));
+                if let Some(v) = eval(expr, &r, s, &w.transforms, &mut group.transforms) {
+                    line.field(&f.name, &v);
                 }
             }
         }
     }
-    if encode::line_key(
-        &mut out.body,
-        |b| key_into(b, plan, key),
-        fields.iter().map(|(n, v)| (n.as_ref(), v)),
-        s,
-    ) {
+    if line.finish(s) {
         out.lines += 1;
     }
 }
