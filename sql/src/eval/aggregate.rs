@@ -608,16 +608,14 @@ fn integral(
         pv = v;
     }
     match next {
-        Some((t1, v1)) => {
-            if t1 >= end && pt < end {
-                let ve = lerp(end, pt, t1, pv, v1);
-                sum += 0.5 * (ve + pv) * ((end - pt) as f64 / unit);
-            }
+        Some((t1, v1)) if t1 >= end && pt < end => {
+            let ve = lerp(end, pt, t1, pv, v1);
+            sum += 0.5 * (ve + pv) * ((end - pt) as f64 / unit);
         }
         // No point after the window (the range ends): InfluxDB drops a window whose last
         // point is at its start, even when the area from the previous window is in it.
         None if pt == start => return None,
-        None => {}
+        _ => {}
     }
     Some(sum)
 }

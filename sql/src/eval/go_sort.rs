@@ -313,6 +313,7 @@ impl<F> Pdq<'_, F> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
