@@ -271,6 +271,16 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
         }
         None => plan(&cq)?,
     };
+    if plan.has_predictor() {
+        // The stream's holt_winters() refits at every window and writes each forecast; a
+        // run over a range would write every intermediate forecast rather than InfluxDB's
+        // single one over the range.
+        return Err(unsupported(
+            "holt_winters() FROM ARCHIVE (query InfluxDB instead: a batch query without FROM \
+             ARCHIVE)"
+                .into(),
+        ));
+    }
     Ok(BatchQueryPlan {
         whole_range,
         plan: Arc::new(plan),

@@ -130,6 +130,8 @@ impl Group {
                     Vec::new()
                 },
                 held: VecDeque::new(),
+                history: VecDeque::new(),
+                forecast_due: false,
             })
         })
     }
@@ -138,6 +140,7 @@ impl Group {
 /// Whether groups of this query keep more than their first window and last time.
 fn needs_more(w: &WindowedPlan) -> bool {
     !w.transforms.is_empty()
+        || w.predictor.is_some()
         || matches!(w.fill, Fill::Previous | Fill::Linear)
         || w.aggs
             .iter()
@@ -159,6 +162,13 @@ struct GroupMore {
     integral_prev: Vec<Option<(i64, f64)>>,
     /// Rows whose `integral()` waits for the group's next point (fill none/null only).
     held: VecDeque<Held>,
+    /// `holt_winters()`: the aggregate's value per window start, the model's input (absent
+    /// from checkpoints of earlier builds, which had no predictor).
+    #[serde(default)]
+    history: VecDeque<(i64, f64)>,
+    /// The history took a value since the model was last fitted.
+    #[serde(default)]
+    forecast_due: bool,
 }
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
@@ -603,6 +613,8 @@ impl Windowed {
             }
         }
 
+        self.write_forecasts(w, plan, &mut out);
+
         // Drop windows no longer open to late points.
         let accept_from = window_start(now.saturating_sub(self.retain), self.interval, self.offset)
             .saturating_add(self.interval);
@@ -643,6 +655,45 @@ impl Windowed {
         }
         self.free_orphans();
         out
+    }
+
+    /// `holt_winters()`: refits the model of every group whose history took a value in this
+    /// close and writes its points. Once per close, after its last window: when several
+    /// windows close at once (catching up), the forecasts after the earlier ones would be
+    /// rewritten or outdated at once.
+    fn write_forecasts(&mut self, w: &WindowedPlan, plan: &CqPlan, out: &mut Output) {
+        let Some(p) = &w.predictor else {
+            return;
+        };
+        let mut ids: Vec<u32> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                g.as_ref()
+                    .and_then(|g| g.more.as_ref())
+                    .is_some_and(|m| m.forecast_due)
+            })
+            .filter_map(|(id, _)| u32::try_from(id).ok())
+            .collect();
+        self.keys.sort(&mut ids);
+        let name = w.outputs[0].name.as_str();
+        for id in ids {
+            let (Some(key), Some(Some(g))) = (self.keys.get(id), self.groups.get_mut(id as usize))
+            else {
+                continue;
+            };
+            let Some(more) = g.more.as_deref_mut() else {
+                continue;
+            };
+            more.forecast_due = false;
+            for (t, v) in p.spec.forecast_history(&more.history) {
+                let v = Value::Float(v);
+                if encode::line_key(&mut out.body, |b| key_into(b, plan, key), [(name, &v)], t) {
+                    out.lines += 1;
+                }
+            }
+        }
     }
 
     /// Frees the ids of expired groups that no window holds any more (a group seen again
@@ -1144,6 +1195,17 @@ fn write_row(
     vals: &[AggVal],
     out: &mut Output,
 ) {
+    if let Some(p) = &w.predictor {
+        // holt_winters(): the row's value joins the group's history; the refitted model's
+        // points are written instead of the row, at the end of the close
+        // (`Windowed::write_forecasts`).
+        let Some(v) = RowValues(vals, None).agg(p.agg).and_then(|v| v.as_f64()) else {
+            return;
+        };
+        p.spec.remember(&mut group.history, s, v);
+        group.forecast_due = true;
+        return;
+    }
     let mut fields: Vec<(Cow<'_, str>, Value)> = Vec::with_capacity(w.outputs.len());
     for f in &w.outputs {
         match f.wildcard {
