@@ -675,6 +675,14 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.to_string().contains("tz()"), "{err}");
+        let err = plan_batch(&batch_query(
+            "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT holt_winters(mean(v), 3, 0) INTO o FROM ARCHIVE m WHERE time > now() - 1h GROUP BY time(1m) END",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("holt_winters() FROM ARCHIVE"),
+            "{err}"
+        );
     }
 
     #[test]

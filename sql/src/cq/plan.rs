@@ -981,3 +981,50 @@ fn plan_per_point(name: &str, s: &crate::Select, udfs: &Udfs) -> Result<PointPla
         transforms: c.transforms,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn planned(select: &str) -> Result<CqPlan, CqError> {
+        let text = format!("CREATE CONTINUOUS QUERY c ON db BEGIN {select} END");
+        plan(&crate::parse_statements(&text).unwrap().remove(0))
+    }
+
+    #[test]
+    fn holt_winters_is_the_only_field_over_one_aggregate() {
+        let p = planned(
+            "SELECT holt_winters(mean(v), 3, 2) AS hw INTO o FROM m GROUP BY time(1m), host",
+        )
+        .unwrap();
+        assert!(p.has_predictor());
+        let Kind::Windowed(w) = &p.kind else {
+            panic!("not windowed")
+        };
+        assert_eq!(w.outputs[0].name, "hw");
+        // A window emitted again (RESAMPLE) replaces its value in the history.
+        let resampled = "CREATE CONTINUOUS QUERY c ON db RESAMPLE FOR 5m BEGIN \
+            SELECT holt_winters_with_fit(max(v), 1, 0) INTO o FROM m GROUP BY time(1m) END";
+        assert!(plan(&crate::parse_statements(resampled).unwrap().remove(0))
+            .unwrap()
+            .has_predictor());
+        for (select, want) in [
+            (
+                "SELECT holt_winters(mean(v), 3, 0), max(v) INTO o FROM m GROUP BY time(1m)",
+                "together with other fields",
+            ),
+            (
+                "SELECT holt_winters(mean(v), 3, 0) * 2 INTO o FROM m GROUP BY time(1m)",
+                "inside an expression",
+            ),
+            (
+                "SELECT holt_winters(mean(*), 3, 0) INTO o FROM m GROUP BY time(1m)",
+                "holt_winters() of mean()",
+            ),
+        ] {
+            let err = planned(select).unwrap_err().to_string();
+            assert!(err.contains(want), "{select}: {err}");
+        }
+    }
+}

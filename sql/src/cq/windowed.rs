@@ -10,6 +10,8 @@
 //!   previous value, or the linear interpolation once the next value is known).
 //! - Transformations of aggregates (`derivative(mean(x))`) keep their state per group and see
 //!   the group's rows in time order, after fill, as InfluxDB applies them.
+//! - `holt_winters()`: the group's rows feed its history instead of being written; at the end
+//!   of each close the groups that took a value are refitted and their forecasts written.
 
 use datafusion::arrow::array::Array;
 use std::borrow::Cow;

@@ -356,12 +356,8 @@ impl Model<'_> {
 /// Clamps alpha, beta, gamma and phi to `[0, 1]`.
 fn constrain(x: &mut [f64]) {
     for v in x.iter_mut().take(4) {
-        if *v > 1.0 {
-            *v = 1.0;
-        }
-        if *v < 0.0 {
-            *v = 0.0;
-        }
+        // As Go's two comparisons: NaN and -0 stay as they are.
+        *v = v.clamp(0.0, 1.0);
     }
 }
 
@@ -369,6 +365,8 @@ fn constrain(x: &mut [f64]) {
 /// defaults, after Michael F. Hutt's): minimizes `objective` from `start`; returns the
 /// minimum and the vertex where it was found. `objective` may change the point it is given
 /// (InfluxDB's clamps it), and the simplex keeps the changed point, as in the original.
+// Index loops as in the original, so that the order of every operation is visibly the same.
+#[allow(clippy::needless_range_loop)]
 fn nelder_mead(
     mut objective: impl FnMut(&mut [f64]) -> f64,
     start: &[f64],
@@ -574,8 +572,8 @@ pub(crate) fn go_pow(x: f64, y: f64) -> f64 {
     if yf != 0.0 && x < 0.0 {
         return f64::NAN;
     }
-    if yi >= 9.223_372_036_854_775_808e18 {
-        // 2^63: a huge even integer.
+    if yi >= (1u64 << 63) as f64 {
+        // A huge even integer.
         if x == -1.0 {
             return 1.0;
         }
@@ -682,6 +680,7 @@ fn ldexp(frac: f64, exp: i64) -> f64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
