@@ -192,8 +192,22 @@ enum Ty {
 enum Kind {
     /// `GROUP BY time(...)`: compared on the windows closed in weir.
     Windowed,
-    /// holt_winters: forecasts `n` windows past the range.
-    HoltWinters(i64),
+    /// `holt_winters(agg, N, S)` / `holt_winters_with_fit`: compared on the last forecast.
+    ///
+    /// Weir refits a group's model at every window close and writes the `n` points after
+    /// that window (with fit, also the fitted values of the whole history); InfluxDB keeps
+    /// the last write of a timestamp. The oracle is InfluxDB's forecast over every window a
+    /// group has (it reads every point, [`Case::oracle_end`]), which is what weir's last
+    /// close computes once its clock has closed the group's last window (the test waits for
+    /// that, [`Case::settle`]); windows of the compared range alone would not do, as weir's
+    /// clock also closes the windows after it, whose closes rewrite the forecast.
+    /// - `holt_winters`: per series, weir's rows from InfluxDB's first forecast time on (the
+    ///   last close's `N` points). Earlier rows are forecasts made at earlier closes for
+    ///   windows that have data since: a stream cannot take them back, and InfluxDB's
+    ///   single answer has no rows there.
+    /// - `holt_winters_with_fit`: every row, as the last close rewrites the fit of the whole
+    ///   history and everything earlier closes wrote lies within it.
+    HoltWinters,
     /// Per point (no `GROUP BY time`): every point compared.
     PerPoint,
     /// `sample(field, n)`: outputs must be input points of their window, at most `n`.
@@ -315,7 +329,7 @@ impl Case {
     fn cut(&self, data: &Data) -> Option<i64> {
         match (&self.kind, self.every) {
             (Kind::PerPoint, _) => None,
-            (Kind::HoltWinters(n), Some((iv, _))) => Some(self.end(data) + n * iv),
+            (Kind::HoltWinters, _) => None,
             _ => Some(self.end(data)),
         }
     }
@@ -323,12 +337,27 @@ impl Case {
     /// End (exclusive) of the points InfluxDB's oracle reads: `end`, but for `integral()` every
     /// point, since InfluxDB interpolates a window to the series' next point wherever it is in
     /// the range (weir, on the stream, sees those points too); rows are still compared only
-    /// up to the cut.
+    /// up to the cut. For `holt_winters` every point too: see [`Kind::HoltWinters`].
     fn oracle_end(&self, data: &Data) -> i64 {
-        if self.sel.contains("integral(") {
+        if self.sel.contains("integral(") || matches!(self.kind, Kind::HoltWinters) {
             data.last[self.m] + 1
         } else {
             self.end(data)
+        }
+    }
+
+    /// How long after the write weir's outputs may still change by the clock alone: for
+    /// `holt_winters`, until the task clock (last point + wall time since weir read it)
+    /// closes the window of the last point, plus a margin for weir reading the points and
+    /// writing its output; for the rest, the windows compared close by the data alone.
+    fn settle(&self, data: &Data) -> Duration {
+        match (&self.kind, self.every) {
+            (Kind::HoltWinters, Some((iv, off))) => {
+                let last = data.last[self.m];
+                let due = window_start(last, iv, off) + iv + LATENESS - last;
+                Duration::from_nanos(u64::try_from(due.max(0)).unwrap()) + Duration::from_secs(6)
+            }
+            _ => Duration::ZERO,
         }
     }
 
@@ -599,14 +628,14 @@ fn exprs() -> Vec<Expr> {
         v.push(short(e(m, sel, Float, true)));
     }
     // Predictors.
-    for (m, sel, n) in [
-        ("cpu", "holt_winters(mean(usage_idle), 3, 0)", 3),
-        ("cpu", "holt_winters(mean(temp), 2, 2)", 2),
-        ("cpu", "holt_winters_with_fit(mean(usage_idle), 2, 0)", 2),
-        ("disk", "holt_winters(max(io), 2, 0)", 2),
+    for (m, sel) in [
+        ("cpu", "holt_winters(mean(usage_idle), 3, 0)"),
+        ("cpu", "holt_winters(mean(temp), 2, 2)"),
+        ("cpu", "holt_winters_with_fit(mean(usage_idle), 2, 0)"),
+        ("disk", "holt_winters(max(io), 2, 0)"),
     ] {
         let mut x = short(e(m, sel, Float, false));
-        x.kind = Kind::HoltWinters(n);
+        x.kind = Kind::HoltWinters;
         v.push(x);
     }
     // Several calls, aliases, wildcards.
@@ -741,13 +770,10 @@ const TRANSFORMATIONS: &[&str] = &[
 
 /// Cases where weir is known to differ from InfluxDB, with the reason. They run and are
 /// reported, but do not fail the test; each is an open item in the continuous-query issue.
-fn known_divergence(c: &Case) -> Option<&'static str> {
-    let sel = c.sel.as_str();
-    if sel.contains("holt_winters") {
-        Some("holt_winters(): refused in continuous queries (needs the whole range)")
-    } else {
-        None
-    }
+/// None today: every generated case is equal. A new divergence is listed here, with its
+/// reason, until it is fixed.
+fn known_divergence(_c: &Case) -> Option<&'static str> {
+    None
 }
 
 /// Windowed cases: every expression with a few GROUP BY / fill / WHERE variants.
@@ -763,7 +789,7 @@ fn cases() -> Vec<Case> {
             3
         };
         for k in 0..variants {
-            let every = *rng.pick(if x.short || matches!(x.kind, Kind::HoltWinters(_)) {
+            let every = *rng.pick(if x.short || matches!(x.kind, Kind::HoltWinters) {
                 intervals_short
             } else {
                 intervals_all
@@ -1069,6 +1095,21 @@ fn short_tags(k: &(String, i64)) -> String {
     format!("{} t={}", k.0, k.1)
 }
 
+/// `holt_winters` without fit: weir's rows of each series from InfluxDB's first forecast
+/// time of that series on (see [`Kind::HoltWinters`]); a series InfluxDB has no rows for
+/// keeps all its rows (and fails the comparison).
+fn last_forecast(got: &Rows, want: &Rows) -> Rows {
+    let mut first: BTreeMap<&str, i64> = BTreeMap::new();
+    for (tags, t) in want.keys() {
+        let e = first.entry(tags.as_str()).or_insert(*t);
+        *e = (*e).min(*t);
+    }
+    got.iter()
+        .filter(|((tags, t), _)| first.get(tags.as_str()).is_none_or(|f| t >= f))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// First difference between weir's rows and InfluxDB's, if any.
 fn compare(
     got: &Rows,
@@ -1325,13 +1366,19 @@ fn continuous_queries_differential() {
     // Weir's outputs, until they stop changing.
     let weir_reads: Vec<String> = cases.iter().map(|c| readback(c, &data, "w")).collect();
     let deadline = posted + Duration::from_secs(120);
+    let settle = cases
+        .iter()
+        .map(|c| c.settle(&data))
+        .max()
+        .unwrap_or_default()
+        .max(Duration::from_secs(4));
     let mut prev: Option<(Vec<Rows>, u64)> = None;
     let (got, late) = loop {
         std::thread::sleep(Duration::from_millis(1500));
         let (out, late) = task_counters(&weir);
         let now: Vec<Rows> = multi(&influxd, &weir_reads).iter().map(rows).collect();
-        let stable = prev.as_ref().is_some_and(|(p, o)| *p == now && *o == out)
-            && posted.elapsed() > Duration::from_secs(4);
+        let stable =
+            prev.as_ref().is_some_and(|(p, o)| *p == now && *o == out) && posted.elapsed() > settle;
         if stable || Instant::now() > deadline {
             break (now, late);
         }
@@ -1392,17 +1439,35 @@ fn continuous_queries_differential() {
     let mut failures: Vec<(usize, String)> = Vec::new();
     let mut by_feature: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut empty_oracle = 0;
-    for (i, c) in cases.iter().enumerate() {
-        let result = if let Some(e) = refused.get(&c.id) {
+    let judge = |i: usize, got_i: &Rows| -> Result<(), String> {
+        let c = &cases[i];
+        if let Some(e) = refused.get(&c.id) {
             Err(format!("CREATE refused: {e}"))
         } else if let Kind::Sample(f, n) = c.kind {
-            check_sample(c, &data, &got[i], &sample_inputs[i], f, n)
+            check_sample(c, &data, got_i, &sample_inputs[i], f, n)
         } else {
-            if want[i].is_empty() {
-                empty_oracle += 1;
-            }
-            compare(&got[i], &want[i], &got_types[i], &want_types[i])
-        };
+            let got_i = match c.kind {
+                Kind::HoltWinters if !c.sel.contains("_with_fit(") => {
+                    last_forecast(got_i, &want[i])
+                }
+                _ => got_i.clone(),
+            };
+            compare(&got_i, &want[i], &got_types[i], &want_types[i])
+        }
+    };
+    for (i, c) in cases.iter().enumerate() {
+        if want[i].is_empty() && !refused.contains_key(&c.id) && !matches!(c.kind, Kind::Sample(..))
+        {
+            empty_oracle += 1;
+        }
+        let mut result = judge(i, &got[i]);
+        // An output that still differs may only be late (a loaded machine, a slow model fit):
+        // read it again until the deadline. A real difference fails after that.
+        while result.is_err() && !refused.contains_key(&c.id) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(2));
+            let again = multi(&influxd, std::slice::from_ref(&weir_reads[i]));
+            result = judge(i, &again.first().map(rows).unwrap_or_default());
+        }
         if verbose {
             eprintln!(
                 "case {} [{}]: {} (weir {} rows, influxdb {} rows)",
@@ -1497,8 +1562,9 @@ fn continuous_queries_differential() {
         .filter(|id| !known.iter().any(|(k, _)| k == id))
         .collect();
     let equal = cases.len() - failures.len();
+    // With a filter, only the cases selected run.
     assert!(
-        equal >= 200,
+        equal >= 200 || !filter.is_empty(),
         "only {equal} cases equal to InfluxDB (summary above)"
     );
     assert!(

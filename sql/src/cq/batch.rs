@@ -271,6 +271,16 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
         }
         None => plan(&cq)?,
     };
+    if plan.has_predictor() {
+        // The stream's holt_winters() refits at every window and writes each forecast; a
+        // run over a range would write every intermediate forecast rather than InfluxDB's
+        // single one over the range.
+        return Err(unsupported(
+            "holt_winters() FROM ARCHIVE (query InfluxDB instead: a batch query without FROM \
+             ARCHIVE)"
+                .into(),
+        ));
+    }
     Ok(BatchQueryPlan {
         whole_range,
         plan: Arc::new(plan),
@@ -665,6 +675,14 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.to_string().contains("tz()"), "{err}");
+        let err = plan_batch(&batch_query(
+            "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT holt_winters(mean(v), 3, 0) INTO o FROM ARCHIVE m WHERE time > now() - 1h GROUP BY time(1m) END",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("holt_winters() FROM ARCHIVE"),
+            "{err}"
+        );
     }
 
     #[test]

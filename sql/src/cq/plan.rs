@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::ast::{
     BinaryOp, Dimension, Expr, Fill, MeasurementName, Source, TargetMeasurement, VarType, Wildcard,
 };
-use crate::eval::{AggSpec, TransformSpec, Value};
+use crate::eval::{AggSpec, HoltWintersSpec, TransformSpec, Value};
 use crate::functions::{lookup, FunctionKind};
 use crate::Statement;
 use weir_engine::schema::TIME_COLUMN;
@@ -110,6 +110,17 @@ pub(crate) struct WindowedPlan {
     /// written as they come (several per window).
     pub(crate) multi_row: bool,
     pub(crate) resample: Option<ResamplePlan>,
+    /// `holt_winters(agg, N, S)`: the query's only field. Each group keeps the history of
+    /// aggregate `agg`'s window values; every row it gets refits the model and writes the
+    /// forecast (InfluxDB overwrites the earlier forecasts of the same times).
+    pub(crate) predictor: Option<Predictor>,
+}
+
+/// A `holt_winters()` / `holt_winters_with_fit()` over aggregate call `agg`.
+#[derive(Debug, Clone)]
+pub(crate) struct Predictor {
+    pub(crate) spec: HoltWintersSpec,
+    pub(crate) agg: usize,
 }
 
 /// A query without `GROUP BY time()`: every point evaluated as it arrives.
@@ -271,6 +282,11 @@ impl CqPlan {
                 // INTO :MEASUREMENT keeps the source's name: always one it reads.
                 None => true,
             }
+    }
+
+    /// Whether the query is a `holt_winters()` forecast.
+    pub fn has_predictor(&self) -> bool {
+        matches!(&self.kind, Kind::Windowed(w) if w.predictor.is_some())
     }
 
     /// Whether any aggregate is a user-defined function.
@@ -507,6 +523,7 @@ struct Compiler<'a> {
     interval: Option<i64>,
     aggs: Vec<AggCall>,
     transforms: Vec<TransformSpec>,
+    predictor: Option<Predictor>,
 }
 
 impl Compiler<'_> {
@@ -558,6 +575,62 @@ impl Compiler<'_> {
             },
             interval,
         ))
+    }
+
+    /// `holt_winters(agg(field), N, S)`: the aggregate is planned as any other, the
+    /// predictor over it is remembered (it must be the query's only field, checked by
+    /// [`plan_windowed`]).
+    fn compile_predictor(&mut self, call: &crate::ast::Call) -> Result<OutExpr, CqError> {
+        let name = self.name;
+        let Some(interval) = self.interval else {
+            return Err(CqError::invalid(
+                name,
+                format!("{} aggregate requires a GROUP BY interval", call.name),
+            ));
+        };
+        if self.predictor.is_some() {
+            return Err(CqError::unsupported(
+                name,
+                format!("{}() together with another predictor", call.name),
+            ));
+        }
+        let [inner, n, season] = call.args.as_slice() else {
+            return Err(CqError::invalid(
+                name,
+                format!(
+                    "invalid number of arguments for {}, expected 3, got {}",
+                    call.name,
+                    call.args.len()
+                ),
+            ));
+        };
+        let inner_ok = matches!(inner, Expr::Call(c) if matches!(
+            self.kind_of(&c.name),
+            Some(FunctionKind::Aggregate | FunctionKind::Selector)
+        ));
+        if !inner_ok {
+            return Err(CqError::invalid(
+                name,
+                format!("must use aggregate function with {}", call.name),
+            ));
+        }
+        let spec = HoltWintersSpec::new(&call.name, n, season, interval)
+            .map_err(|e| CqError::invalid(name, e))?;
+        let OutExpr::Agg(agg) = self.compile(inner)? else {
+            return Err(CqError::invalid(
+                name,
+                format!("must use aggregate function with {}", call.name),
+            ));
+        };
+        let a = &self.aggs[agg];
+        if !matches!(a.field, FieldSel::Name(_)) || a.spec.multi_row() {
+            return Err(CqError::unsupported(
+                name,
+                format!("{}() of {}()", call.name, a.spec.name()),
+            ));
+        }
+        self.predictor = Some(Predictor { spec, agg });
+        Ok(OutExpr::Agg(agg))
     }
 
     /// Compiles one SELECT expression. `in_agg` is true inside a transformation's argument.
@@ -716,13 +789,7 @@ impl Compiler<'_> {
                             Box::new(inner),
                         ))
                     }
-                    Some(FunctionKind::Predictor) => Err(CqError::unsupported(
-                        name,
-                        format!(
-                            "{}() (a forecast needs the whole time range: run it as a BATCH QUERY)",
-                            call.name
-                        ),
-                    )),
+                    Some(FunctionKind::Predictor) => self.compile_predictor(call),
                     None => Err(CqError::unsupported(
                         name,
                         format!("the function {}()", call.name),
@@ -753,6 +820,7 @@ fn plan_windowed(
         interval: Some(interval),
         aggs: Vec::new(),
         transforms: Vec::new(),
+        predictor: None,
     };
     let mut names = Names::default();
     let mut outputs = Vec::new();
@@ -781,6 +849,18 @@ fn plan_windowed(
     }
     if outputs.is_empty() {
         return Err(CqError::invalid(name, "it selects nothing"));
+    }
+    if let Some(p) = &c.predictor {
+        // The predictor writes its own rows (N forecast points per group and close): it
+        // cannot share a row with other fields, nor be an operand.
+        let alone = matches!(s.fields.as_slice(), [f] if matches!(&f.expr, Expr::Call(call)
+            if lookup(&call.name).is_some_and(|i| i.kind == FunctionKind::Predictor)));
+        if !alone || !matches!(outputs[0].expr, OutExpr::Agg(i) if i == p.agg) {
+            return Err(CqError::unsupported(
+                name,
+                "holt_winters() together with other fields or inside an expression",
+            ));
+        }
     }
     let multi: Vec<usize> = (0..c.aggs.len())
         .filter(|i| c.aggs[*i].spec.multi_row())
@@ -841,6 +921,7 @@ fn plan_windowed(
         fill,
         multi_row,
         resample,
+        predictor: c.predictor,
     })
 }
 
@@ -861,6 +942,7 @@ fn plan_per_point(name: &str, s: &crate::Select, udfs: &Udfs) -> Result<PointPla
         interval: None,
         aggs: Vec::new(),
         transforms: Vec::new(),
+        predictor: None,
     };
     let mut names = Names::default();
     let mut outputs = Vec::new();
@@ -892,4 +974,51 @@ fn plan_per_point(name: &str, s: &crate::Select, udfs: &Udfs) -> Result<PointPla
         all_fields,
         transforms: c.transforms,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn planned(select: &str) -> Result<CqPlan, CqError> {
+        let text = format!("CREATE CONTINUOUS QUERY c ON db BEGIN {select} END");
+        plan(&crate::parse_statements(&text).unwrap().remove(0))
+    }
+
+    #[test]
+    fn holt_winters_is_the_only_field_over_one_aggregate() {
+        let p = planned(
+            "SELECT holt_winters(mean(v), 3, 2) AS hw INTO o FROM m GROUP BY time(1m), host",
+        )
+        .unwrap();
+        assert!(p.has_predictor());
+        let Kind::Windowed(w) = &p.kind else {
+            panic!("not windowed")
+        };
+        assert_eq!(w.outputs[0].name, "hw");
+        // A window emitted again (RESAMPLE) replaces its value in the history.
+        let resampled = "CREATE CONTINUOUS QUERY c ON db RESAMPLE FOR 5m BEGIN \
+            SELECT holt_winters_with_fit(max(v), 1, 0) INTO o FROM m GROUP BY time(1m) END";
+        assert!(plan(&crate::parse_statements(resampled).unwrap().remove(0))
+            .unwrap()
+            .has_predictor());
+        for (select, want) in [
+            (
+                "SELECT holt_winters(mean(v), 3, 0), max(v) INTO o FROM m GROUP BY time(1m)",
+                "together with other fields",
+            ),
+            (
+                "SELECT holt_winters(mean(v), 3, 0) * 2 INTO o FROM m GROUP BY time(1m)",
+                "inside an expression",
+            ),
+            (
+                "SELECT holt_winters(mean(*), 3, 0) INTO o FROM m GROUP BY time(1m)",
+                "holt_winters() of mean()",
+            ),
+        ] {
+            let err = planned(select).unwrap_err().to_string();
+            assert!(err.contains(want), "{select}: {err}");
+        }
+    }
 }

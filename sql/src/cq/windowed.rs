@@ -10,6 +10,8 @@
 //!   previous value, or the linear interpolation once the next value is known).
 //! - Transformations of aggregates (`derivative(mean(x))`) keep their state per group and see
 //!   the group's rows in time order, after fill, as InfluxDB applies them.
+//! - `holt_winters()`: the group's rows feed its history instead of being written; at the end
+//!   of each close the groups that took a value are refitted and their forecasts written.
 
 use datafusion::arrow::array::Array;
 use std::collections::hash_map::Entry;
@@ -123,6 +125,8 @@ impl Group {
                 held: VecDeque::new(),
                 integral_last: Vec::new(),
                 linear_wild: Vec::new(),
+                history: VecDeque::new(),
+                forecast_due: false,
             })
         })
     }
@@ -131,6 +135,7 @@ impl Group {
 /// Whether groups of this query keep more than their first window and last time.
 fn needs_more(w: &WindowedPlan) -> bool {
     !w.transforms.is_empty()
+        || w.predictor.is_some()
         || matches!(w.fill, Fill::Previous | Fill::Linear)
         || w.aggs
             .iter()
@@ -160,6 +165,13 @@ struct GroupMore {
     /// fill per expanded call).
     #[serde(default)]
     linear_wild: Vec<BTreeMap<String, (i64, Value)>>,
+    /// `holt_winters()`: the aggregate's value per window start, the model's input (absent
+    /// from checkpoints of earlier builds, which had no predictor).
+    #[serde(default)]
+    history: VecDeque<(i64, f64)>,
+    /// The history took a value since the model was last fitted.
+    #[serde(default)]
+    forecast_due: bool,
 }
 
 /// A row held until the group's next point is known: InfluxDB interpolates the series at
@@ -620,6 +632,8 @@ impl Windowed {
             }
         }
 
+        self.write_forecasts(w, plan, &mut out);
+
         // Drop windows no longer open to late points.
         let accept_from = window_start(now.saturating_sub(self.retain), self.interval, self.offset)
             .saturating_add(self.interval);
@@ -660,6 +674,45 @@ impl Windowed {
         }
         self.free_orphans();
         out
+    }
+
+    /// `holt_winters()`: refits the model of every group whose history took a value in this
+    /// close and writes its points. Once per close, after its last window: when several
+    /// windows close at once (catching up), the forecasts after the earlier ones would be
+    /// rewritten or outdated at once.
+    fn write_forecasts(&mut self, w: &WindowedPlan, plan: &CqPlan, out: &mut Output) {
+        let Some(p) = &w.predictor else {
+            return;
+        };
+        let mut ids: Vec<u32> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| {
+                g.as_ref()
+                    .and_then(|g| g.more.as_ref())
+                    .is_some_and(|m| m.forecast_due)
+            })
+            .filter_map(|(id, _)| u32::try_from(id).ok())
+            .collect();
+        self.keys.sort(&mut ids);
+        let name = w.outputs[0].name.as_str();
+        for id in ids {
+            let (Some(key), Some(Some(g))) = (self.keys.get(id), self.groups.get_mut(id as usize))
+            else {
+                continue;
+            };
+            let Some(more) = g.more.as_deref_mut() else {
+                continue;
+            };
+            more.forecast_due = false;
+            for (t, v) in p.spec.forecast_history(&more.history) {
+                let v = Value::Float(v);
+                if encode::line_key(&mut out.body, |b| key_into(b, plan, key), [(name, &v)], t) {
+                    out.lines += 1;
+                }
+            }
+        }
     }
 
     /// Frees the ids of expired groups that no window holds any more (a group seen again
@@ -1374,6 +1427,17 @@ fn write_row(
     vals: &[AggVal],
     out: &mut Output,
 ) {
+    if let Some(p) = &w.predictor {
+        // holt_winters(): the row's value joins the group's history; the refitted model's
+        // points are written instead of the row, at the end of the close
+        // (`Windowed::write_forecasts`).
+        let Some(v) = RowValues(vals, None).agg(p.agg).and_then(|v| v.as_f64()) else {
+            return;
+        };
+        p.spec.remember(&mut group.history, s, v);
+        group.forecast_due = true;
+        return;
+    }
     let mut line = encode::Line::start(&mut out.body, |b| key_into(b, plan, key));
     for f in &w.outputs {
         match (f.wildcard, &f.expr) {

@@ -5,11 +5,13 @@
 //! * [`TransformSpec`]/[`Transform`]: transformations and technical-analysis
 //!   functions, per series, fed in time order.
 //! * [`math`]: the per-value math functions.
+//! * [`HoltWintersSpec`]: `holt_winters()`'s model, fitted over a group's window values.
 //!
 //! The quirks verified against InfluxDB 1.6.7 are listed in `SEMANTICS.md`.
 
 mod aggregate;
 mod go_sort;
+mod holt_winters;
 mod math;
 mod ta;
 mod transform;
@@ -17,6 +19,7 @@ mod udf;
 mod value;
 
 pub use aggregate::{Acc, AggSpec, TaggedRow};
+pub use holt_winters::{HoltWintersSpec, MAX_HISTORY_WINDOWS};
 pub use math::math;
 pub use transform::{Transform, TransformSpec};
 pub(crate) use udf::arg_json;
