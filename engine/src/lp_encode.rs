@@ -190,12 +190,20 @@ pub const STRING_SPECIAL: &[u8] = b"\"\\";
 /// Appends `s` with a backslash before every byte of `special` (one of the sets above), so
 /// every sink that writes line protocol escapes the same way the parser unescapes.
 pub fn escape_into(out: &mut Vec<u8>, s: &str, special: &[u8]) {
-    for &b in s.as_bytes() {
-        if special.contains(&b) {
+    let bytes = s.as_bytes();
+    // Runs without a special byte are copied whole: names and tag values rarely need an
+    // escape, and this is on every output line.
+    let mut from = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        // `any` over the two or three special bytes compiles to compares (`contains` would
+        // call memchr for every byte).
+        if special.iter().any(|c| c == b) {
+            out.extend_from_slice(&bytes[from..i]);
             out.push(b'\\');
+            from = i;
         }
-        out.push(b);
     }
+    out.extend_from_slice(&bytes[from..]);
 }
 
 /// [`escape_into`] for a `String` (the special sets are ASCII, so UTF-8 stays intact).
@@ -215,6 +223,30 @@ mod tests {
     use crate::batch::RequestBuilder;
     use crate::line_protocol::{lines, parse_line, ParsedLine, Precision};
     use crate::schema::SchemaRegistry;
+
+    #[test]
+    fn escapes_every_special_byte_wherever_it_is() {
+        for (s, want) in [
+            ("", ""),
+            ("plain", "plain"),
+            (",a", "\\,a"),
+            ("a b", "a\\ b"),
+            ("a=", "a\\="),
+            (",= x,", "\\,\\=\\ x\\,"),
+            ("héllo wörld", "héllo\\ wörld"),
+        ] {
+            let mut out = b"k=".to_vec();
+            escape_into(&mut out, s, KEY_SPECIAL);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("k={want}"),
+                "{s:?}"
+            );
+            let mut string = String::from("k=");
+            escape_into_string(&mut string, s, KEY_SPECIAL);
+            assert_eq!(string, format!("k={want}"), "{s:?}");
+        }
+    }
 
     #[test]
     fn encodes_what_the_parser_reads_back() {

@@ -29,7 +29,9 @@ fn rss() -> u64 {
 }
 
 /// `series` hosts × `points` points 10 s apart (with jitter), in time order, as batches.
-fn batches(series: usize, points: usize) -> Vec<(String, RecordBatch)> {
+/// With `shuffled`, the hosts of each round arrive in a scrambled order (host `s * 7919 mod
+/// series`), so series ids are not in key order and the close has a real sort to do.
+fn batches(series: usize, points: usize, shuffled: bool) -> Vec<(String, RecordBatch)> {
     let reg = SchemaRegistry::in_memory();
     let t0: i64 = 1_704_067_200_000_000_000;
     let mut out = Vec::new();
@@ -49,6 +51,7 @@ fn batches(series: usize, points: usize) -> Vec<(String, RecordBatch)> {
     };
     for p in 0..points {
         for s in 0..series {
+            let s = if shuffled { s * 7_919 % series } else { s };
             let t = t0 + p as i64 * 10_000_000_000 + (s as i64 * 7_919) % 1_000_000_000;
             let idle = 50.0 + ((s * 31 + p * 17) % 500) as f64 / 10.0;
             let user = (s + p) % 100;
@@ -70,7 +73,22 @@ fn batches(series: usize, points: usize) -> Vec<(String, RecordBatch)> {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (series, points) = if full { (100_000, 6) } else { (1_000, 6) };
-    let input = batches(series, points);
+    for shuffled in [false, true] {
+        let input = batches(series, points, shuffled);
+        println!(
+            "hosts arriving {}:",
+            if shuffled {
+                "in scrambled order"
+            } else {
+                "in key order"
+            }
+        );
+        run(&input, series, full);
+    }
+}
+
+/// Feeds `input` into a fresh CQ state and closes its window, five times (once under test).
+fn run(input: &[(String, RecordBatch)], series: usize, full: bool) {
     let n_points: usize = input.iter().map(|(_, b)| b.num_rows()).sum();
     let stmt = weir_sql::parse_statements(CQ).unwrap().remove(0);
     let plan = Arc::new(plan(&stmt).unwrap());
@@ -87,7 +105,7 @@ fn main() {
         );
         let before = rss();
         let start = Instant::now();
-        for (m, b) in &input {
+        for (m, b) in input {
             let r = state.ingest(m, b);
             assert_eq!(r.late, 0);
             let out = state.close();

@@ -103,8 +103,42 @@ impl Interner {
     }
 
     /// Sorts items in the series-key order of the id each carries.
-    pub(crate) fn sort_by_id<T>(&self, items: &mut [T], id: impl Fn(&T) -> u32) {
-        items.sort_unstable_by(|a, b| self.ordered(id(a)).cmp(self.ordered(id(b))));
+    ///
+    /// Comparing keys directly reads two scattered heap keys per comparison (~17 per item for
+    /// 100k items): in arrival order that is a cache miss each. Instead each key is read once,
+    /// for the 16 bytes after the prefix all keys share (compared as one big-endian integer,
+    /// which orders as the bytes do); only items equal on those bytes compare whole keys.
+    pub(crate) fn sort_by_id<T: Copy>(&self, items: &mut [T], id: impl Fn(&T) -> u32) {
+        const SMALL: usize = 32;
+        if items.len() <= SMALL {
+            items.sort_unstable_by(|a, b| self.ordered(id(a)).cmp(self.ordered(id(b))));
+            return;
+        }
+        let Some(first) = items.first().map(|it| self.ordered(id(it))) else {
+            return;
+        };
+        let mut shared = first.len();
+        for it in items.iter() {
+            let k = self.ordered(id(it));
+            shared = first
+                .iter()
+                .zip(k)
+                .take(shared)
+                .take_while(|(a, b)| a == b)
+                .count();
+        }
+        let mut keyed: Vec<(u128, u32)> = (0u32..)
+            .zip(items.iter())
+            .map(|(i, it)| (prefix16(self.ordered(id(it)), shared), i))
+            .collect();
+        keyed.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                let (x, y) = (items[a.1 as usize], items[b.1 as usize]);
+                self.ordered(id(&x)).cmp(self.ordered(id(&y)))
+            })
+        });
+        let sorted: Vec<T> = keyed.iter().map(|(_, i)| items[*i as usize]).collect();
+        items.copy_from_slice(&sorted);
     }
 
     /// One past the largest id handed out.
@@ -222,6 +256,16 @@ impl Interner {
             .collect();
         Ok(me)
     }
+}
+
+/// Bytes `from .. from + 16` of `key` as a big-endian integer, zero-padded: two keys whose
+/// integers differ order as their bytes do (equal integers say nothing).
+fn prefix16(key: &[u8], from: usize) -> u128 {
+    let mut buf = [0u8; 16];
+    let tail = key.get(from..).unwrap_or_default();
+    let n = tail.len().min(16);
+    buf[..n].copy_from_slice(&tail[..n]);
+    u128::from_be_bytes(buf)
 }
 
 /// Appends `s`, order-preservingly escaped, and its terminator.
@@ -397,6 +441,41 @@ mod tests {
                 assert_eq!(by_tuple, by_bytes, "{a:?} vs {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn sorting_by_prefix_orders_as_whole_keys() {
+        // Keys sharing long prefixes, equal on the 16 bytes after them, shorter than the
+        // shared prefix + 16, with 0/1 bytes (escaped), in scrambled arrival order.
+        let mut interner = Interner::default();
+        let mut ids = Vec::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for i in 0..3_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let host = match i % 4 {
+                0 => format!("host-{:06}", x % 100_000),
+                1 => format!("host-0000000000000000000{}", x % 7),
+                2 => format!("h{}", x % 3),
+                _ => format!("host-\u{0}{}\u{1}", x % 50),
+            };
+            let key = ordered("cpu", &[("dc", "eu"), ("host", &host)]);
+            ids.push(interner.intern(&key, host.as_bytes(), 1));
+        }
+        let mut want = ids.clone();
+        want.sort_by(|a, b| interner.ordered(*a).cmp(interner.ordered(*b)));
+        let mut got = ids.clone();
+        interner.sort(&mut got);
+        let keys = |v: &[u32]| -> Vec<Vec<u8>> {
+            v.iter().map(|id| interner.ordered(*id).to_vec()).collect()
+        };
+        assert_eq!(keys(&got), keys(&want));
+        // Pairs carry their id.
+        let mut pairs: Vec<(u32, usize)> = ids.iter().copied().zip(0..).collect();
+        interner.sort_by_id(&mut pairs, |p| p.0);
+        let ids_of: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        assert_eq!(keys(&ids_of), keys(&want));
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub(crate) struct Windowed {
     groups: Vec<Option<Group>>,
     /// Groups that are `Some`.
     live: usize,
+    /// At most the smallest `last_seen` of the live groups: until the TTL horizon passes
+    /// it, no group can expire and the close skips the scan over every group.
+    oldest_seen: i64,
     /// Ids of expired groups whose key some window still holds: freed once none does.
     orphans: Vec<u32>,
     /// The type each single-field aggregate produced last (for typing fill values).
@@ -338,6 +341,7 @@ impl Windowed {
             keys: Interner::default(),
             groups: Vec::new(),
             live: 0,
+            oldest_seen: i64::MAX,
             orphans: Vec::new(),
             agg_types: vec![None; w.aggs.len()],
             batch_range: None,
@@ -423,6 +427,8 @@ impl Windowed {
         self.keys = keys;
         self.groups = groups;
         self.live = live;
+        // Unknown until the next close scans the groups.
+        self.oldest_seen = i64::MIN;
         self.windows = windows;
         self.orphans = saved.orphans;
         self.accept_from = saved.accept_from;
@@ -501,6 +507,7 @@ impl Windowed {
                         more: None,
                     });
                     self.live += 1;
+                    self.oldest_seen = self.oldest_seen.min(t);
                 }
             }
             let window = self.windows.entry(start).or_insert_with(|| Window {
@@ -647,13 +654,19 @@ impl Windowed {
 
         // Forget groups not seen for series_ttl.
         let horizon = now.saturating_sub(self.ttl);
-        let mut expired: Vec<u32> = self
-            .groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.as_ref().is_some_and(|g| g.last_seen < horizon))
-            .filter_map(|(id, _)| u32::try_from(id).ok())
-            .collect();
+        let mut expired: Vec<u32> = Vec::new();
+        if horizon > self.oldest_seen {
+            let mut oldest = i64::MAX;
+            for (id, g) in self.groups.iter().enumerate() {
+                let Some(g) = g else { continue };
+                if g.last_seen < horizon {
+                    expired.extend(u32::try_from(id).ok());
+                } else {
+                    oldest = oldest.min(g.last_seen);
+                }
+            }
+            self.oldest_seen = oldest;
+        }
         if !expired.is_empty() {
             self.keys.sort(&mut expired);
             for id in expired {
@@ -794,7 +807,7 @@ impl Windowed {
             None => &empty,
         };
         // Groups with data, plus (with fill) every known group from its first window on,
-        // in series-key order.
+        // in series-id order.
         // (id, slot in this window's accumulators, NO_SLOT without data).
         const NO_SLOT: u32 = u32::MAX;
         let mut ids: Vec<(u32, u32)> = if fills {
@@ -817,11 +830,23 @@ impl Windowed {
                 .map(|(slot, id)| (*id, slot))
                 .collect()
         };
-        self.keys.sort_by_id(&mut ids, |p| p.0);
+        // Lines in series-id order: the order series first arrived in, the same on every run
+        // over the same input (ids are checkpointed). Not key order: sorting 100k keys that
+        // arrived scrambled costs more than the rest of the close, and InfluxDB stores
+        // points, not their order. Ids of one window are nearly always ascending already.
+        ids.sort_unstable_by_key(|p| p.0);
         let needs_more = needs_more(w);
         let mut scratch = GroupMore::default();
         // The row's values, reused from group to group when a row is written at once.
         let mut row: Vec<AggVal> = Vec::with_capacity(n);
+        // One line per group, about as long as the lines written so far (no regrowing copies
+        // of a body of megabytes).
+        let per_line = if out.lines > 0 {
+            out.body.len() / out.lines
+        } else {
+            64
+        };
+        out.body.reserve(ids.len().saturating_mul(per_line));
         for (id, slot) in ids {
             let Some(key) = self.keys.get(id) else {
                 continue;
