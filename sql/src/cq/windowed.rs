@@ -841,11 +841,7 @@ impl Windowed {
         let mut row: Vec<AggVal> = Vec::with_capacity(n);
         // One line per group, about as long as the lines written so far (no regrowing copies
         // of a body of megabytes).
-        let per_line = if out.lines > 0 {
-            out.body.len() / out.lines
-        } else {
-            64
-        };
+        let per_line = out.body.len().checked_div(out.lines).unwrap_or(64);
         out.body.reserve(ids.len().saturating_mul(per_line));
         for (id, slot) in ids {
             let Some(key) = self.keys.get(id) else {
