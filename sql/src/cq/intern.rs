@@ -444,6 +444,32 @@ mod tests {
     }
 
     #[test]
+    fn tags_decode_from_the_ordered_encoding() {
+        // What a user-defined function is told about its group: the key's tags, exactly,
+        // including bytes the encoding escapes (0 and 1) and empty values.
+        let mut interner = Interner::default();
+        for tags in [
+            vec![],
+            vec![("host", "a")],
+            vec![("dc", "eu west"), ("host", "h,1=x")],
+            vec![
+                ("a", "\u{0}"),
+                ("b", "\u{1}"),
+                ("c", "x\u{1}\u{0}y"),
+                ("d", ""),
+            ],
+        ] {
+            let key = ordered("cpu", &tags);
+            let id = interner.intern(&key, b"cpu", 3);
+            let want: Vec<(String, String)> = tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(interner.get(id).unwrap().tags(), want);
+        }
+    }
+
+    #[test]
     fn sorting_by_prefix_orders_as_whole_keys() {
         // Keys sharing long prefixes, equal on the 16 bytes after them, shorter than the
         // shared prefix + 16, with 0/1 bytes (escaped), in scrambled arrival order.
