@@ -36,6 +36,8 @@ fn runners(
         cq_settings: weir_sql::cq::CqSettings {
             lateness: i64::try_from(config.engine.lateness.as_nanos()).unwrap_or(i64::MAX),
             series_ttl: i64::try_from(config.engine.series_ttl.as_nanos()).unwrap_or(i64::MAX),
+            // Derived archives keep every row: rows once, final.
+            provisional: false,
         },
         batch: None,
     };

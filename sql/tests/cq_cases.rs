@@ -16,6 +16,10 @@
 //! as a sorted set of lines (InfluxDB stores points, not their order). Instead of `-- output`,
 //! `-- error` expects the statement to be refused with a message containing the given text.
 //!
+//! Input arguments: `precision=`, `lateness=`, `series_ttl=`, and `rewrites=off` for the rows
+//! an archive or an alert gets (each once, final) instead of what `INTO` InfluxDB gets (a row
+//! that can still change is written at once and again when final).
+//!
 //! `WEIR_CQ_BLESS=1 cargo test -p weir-sql --test cq_cases` rewrites expected outputs (review
 //! the diff!).
 
@@ -99,9 +103,11 @@ fn run_case(path: &Path) -> Result<(), String> {
     }
     let planned = Arc::new(planned.map_err(|e| format!("refused: {e}"))?);
     // Small defaults keep fill() cases short: series are forgotten 30 s after their last point.
+    // The lines a continuous query writes INTO InfluxDB, rewrites included.
     let mut settings = CqSettings {
         lateness: 0,
         series_ttl: 30_000_000_000,
+        provisional: true,
     };
     let reg = SchemaRegistry::in_memory();
     let mut batches = Vec::new();
@@ -111,6 +117,10 @@ fn run_case(path: &Path) -> Result<(), String> {
         }
         if let Some(t) = arg(args, "series_ttl") {
             settings.series_ttl = duration_ns(t);
+        }
+        // `rewrites=off`: rows once, final, as archives and alerts get them.
+        if let Some(r) = arg(args, "rewrites") {
+            settings.provisional = r != "off";
         }
         let precision = match arg(args, "precision").unwrap_or("ns") {
             "s" => Precision::Seconds,

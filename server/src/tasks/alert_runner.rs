@@ -157,6 +157,8 @@ impl Runner for AlertRunner {
         let settings = CqSettings {
             lateness,
             series_ttl: i64::try_from(self.series_ttl.as_nanos()).unwrap_or(i64::MAX),
+            // Each row is one evaluation: rows once, final.
+            provisional: false,
         };
         let wall: SharedClock = Arc::new(SystemClock);
         let mut alert = StreamAlert::new(

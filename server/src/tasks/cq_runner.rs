@@ -184,6 +184,8 @@ impl Runner for CqRunner {
         let settings = CqSettings {
             lateness,
             series_ttl: i64::try_from(self.series_ttl.as_nanos()).unwrap_or(i64::MAX),
+            // INTO InfluxDB keeps the last write of a series and time.
+            provisional: true,
         };
         let writer = InfluxWriter::open(
             &self.task_dir(&def.name).join("outbox"),

@@ -75,6 +75,11 @@ pub struct CqSettings {
     pub lateness: i64,
     /// `[engine] series_ttl` in ns: series not seen for this long (event time) are forgotten.
     pub series_ttl: i64,
+    /// Write a row that can still change (an `integral()` waiting for its group's next
+    /// point) at once, as a range ending there gives it, and again at the same timestamp when
+    /// final. For sinks that keep the last write of a series and time (InfluxDB's `INTO`);
+    /// archives and alerts keep every row, so they get each row once, when final.
+    pub provisional: bool,
 }
 
 impl Default for CqSettings {
@@ -82,6 +87,7 @@ impl Default for CqSettings {
         CqSettings {
             lateness: 5_000_000_000,
             series_ttl: 86_400_000_000_000,
+            provisional: false,
         }
     }
 }

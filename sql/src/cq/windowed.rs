@@ -224,6 +224,12 @@ pub(crate) struct Windowed {
     /// At most the smallest `last_seen` of the live groups: until the TTL horizon passes
     /// it, no group can expire and the close skips the scan over every group.
     oldest_seen: i64,
+    /// Write rows still waiting for their group's next point now, and again when final
+    /// ([`CqSettings::provisional`]).
+    provisional: bool,
+    /// Groups that hold such rows after this close's windows, written at its end (so a row
+    /// settled by a later window of the same close is written once).
+    provisional_due: Vec<u32>,
     /// Ids of expired groups whose key some window still holds: freed once none does.
     orphans: Vec<u32>,
     /// The type each single-field aggregate produced last (for typing fill values).
@@ -342,6 +348,8 @@ impl Windowed {
             groups: Vec::new(),
             live: 0,
             oldest_seen: i64::MAX,
+            provisional: settings.provisional,
+            provisional_due: Vec::new(),
             orphans: Vec::new(),
             agg_types: vec![None; w.aggs.len()],
             batch_range: None,
@@ -651,6 +659,20 @@ impl Windowed {
             .windows
             .split_off(&self.accept_from.min(self.next_emit));
         self.windows = keep;
+
+        // Rows still waiting for their group's next point, as a range ending now gives them.
+        let mut due = std::mem::take(&mut self.provisional_due);
+        due.sort_unstable();
+        due.dedup();
+        for id in due {
+            let (Some(key), Some(Some(g))) = (self.keys.get(id), self.groups.get_mut(id as usize))
+            else {
+                continue;
+            };
+            if let Some(more) = g.more.as_deref_mut() {
+                write_provisional(w, plan, key, more, &mut out);
+            }
+        }
 
         // Forget groups not seen for series_ttl.
         let horizon = now.saturating_sub(self.ttl);
@@ -1112,7 +1134,9 @@ impl Windowed {
                     written: None,
                 });
                 release_held(w, plan, key, more, out, false);
-                write_provisional(w, plan, key, more, out);
+                if self.provisional && !more.held.is_empty() {
+                    self.provisional_due.push(id);
+                }
             } else if w.fill == Fill::Linear {
                 linear(w, plan, key, more, s, vals, out);
             } else {
