@@ -120,6 +120,17 @@ fn invalid_statements_get_precise_errors_and_store_nothing() {
     let (_, body) = sql(&weir, "SHOW HANDLERS; SHOW TASKS");
     assert_eq!(body["results"][0]["rows"], json!([]));
     assert_eq!(body["results"][1]["rows"], json!([]));
+    // A forecast in an archive would archive every close's forecast: refused, and why.
+    let (status, body) = sql(
+        &weir,
+        "CREATE ARCHIVE f ON db TO 'file:///tmp/weir-never' AS SELECT holt_winters(mean(v), 3, 0) FROM m GROUP BY time(1m)",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string()
+            .contains("holt_winters() is not supported in an archive"),
+        "{body}"
+    );
     // The CLI exits non-zero with the server's message.
     let (ok, _, err) = cli(
         &weir,

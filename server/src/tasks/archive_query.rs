@@ -22,8 +22,19 @@ use weir_sql::Select;
 
 /// Plans the SELECT of a derived archive as the continuous query it runs.
 pub fn plan(a: &CreateArchive, select: &Select, udfs: &Udfs) -> Result<CqPlan, String> {
-    weir_sql::cq::plan_derived(&a.name, &a.database, select, udfs)
-        .map_err(|e| format!("archive {}: {e}", a.name))
+    let plan = weir_sql::cq::plan_derived(&a.name, &a.database, select, udfs)
+        .map_err(|e| format!("archive {}: {e}", a.name))?;
+    if plan.has_predictor() {
+        // Every close writes a new forecast over the same future times: InfluxDB keeps the
+        // last, an archive would keep them all.
+        return Err(format!(
+            "archive {}: holt_winters() is not supported in an archive's AS SELECT (every \
+             window close writes a new forecast, and an archive keeps every row): forecast \
+             with a continuous query INTO InfluxDB",
+            a.name
+        ));
+    }
+    Ok(plan)
 }
 
 /// The derivation of one archive.
