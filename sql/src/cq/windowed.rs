@@ -622,11 +622,15 @@ impl Windowed {
                 due.dedup();
             }
         }
+        // Forecasts are due only after a window was emitted (most ticks emit none, and the
+        // forecast pass looks at every group).
+        let emitted = !due.is_empty();
         for s in due {
             self.emit_window(w, plan, s, now, true, &mut out);
         }
         self.next_emit = self.next_emit.max(boundary);
 
+        let mut reemitted = false;
         if w.resample.is_some() {
             let starts: Vec<i64> = self.windows.keys().copied().collect();
             for s in starts {
@@ -643,11 +647,14 @@ impl Windowed {
                 if win.emitted || (s >= boundary && every_due) {
                     // Re-emission of a window that took late points, or a partial result.
                     self.emit_window(w, plan, s, now, false, &mut out);
+                    reemitted = true;
                 }
             }
         }
 
-        self.write_forecasts(w, plan, &mut out);
+        if emitted || reemitted {
+            self.write_forecasts(w, plan, &mut out);
+        }
 
         // Drop windows no longer open to late points.
         let accept_from = window_start(now.saturating_sub(self.retain), self.interval, self.offset)
