@@ -153,6 +153,12 @@ const WHOLE_GTE: &str = "SELECT mean(usage_idle) AS mean, max(n) AS max_n, sum(n
 
 const WHOLE_GT: &str = "SELECT mean(usage_idle) AS mean, min(n) AS min_n, count(usage_idle) AS count FROM cpu WHERE time > '2023-01-01T00:10:00Z' AND time <= '2023-01-01T00:40:00Z' GROUP BY host";
 
+/// A forecast over a range that goes on past the points (they stop at 00:29).
+const HOLT: &str = "SELECT holt_winters(mean(usage_idle), 4, 0) AS hw FROM cpu WHERE time >= '2023-01-01T00:00:00Z' AND time < '2023-01-01T01:00:00Z' GROUP BY time(5m), host";
+
+/// A seasonal forecast with the fitted values of every window.
+const HOLT_FIT: &str = "SELECT holt_winters_with_fit(max(n), 3, 2) AS hw FROM cpu WHERE time >= '2023-01-01T00:00:00Z' AND time < '2023-01-01T00:30:00Z' GROUP BY time(3m), host";
+
 /// The SELECT of a batch query: `oracle` with `INTO` and `FROM ARCHIVE`.
 fn batch(name: &str, into: &str, oracle: &str) -> String {
     let select = oracle.replacen(
@@ -208,6 +214,11 @@ fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
     sql_ok(&weir, &batch("cpu_whole_gt", "cpu_whole_gt", WHOLE_GT));
     assert_converges(&influxd, WHOLE_GTE, "cpu_whole_gte", 3);
     assert_converges(&influxd, WHOLE_GT, "cpu_whole_gt", 3);
+    // holt_winters(): one fit over the range's windows, one forecast per run.
+    sql_ok(&weir, &batch("cpu_holt", "cpu_holt", HOLT));
+    sql_ok(&weir, &batch("cpu_holt_fit", "cpu_holt_fit", HOLT_FIT));
+    assert_converges(&influxd, HOLT, "cpu_holt", 12);
+    assert_converges(&influxd, HOLT_FIT, "cpu_holt_fit", 30);
 
     let t = task(&weir, "cpu_recent");
     assert_eq!(t["stats"]["errors"], 0, "{t}");

@@ -271,16 +271,6 @@ pub fn plan_batch(b: &CreateBatchQuery) -> Result<BatchQueryPlan, BatchError> {
         }
         None => plan(&cq)?,
     };
-    if plan.has_predictor() {
-        // The stream's holt_winters() refits at every window and writes each forecast; a
-        // run over a range would write every intermediate forecast rather than InfluxDB's
-        // single one over the range.
-        return Err(unsupported(
-            "holt_winters() FROM ARCHIVE (query InfluxDB instead: a batch query without FROM \
-             ARCHIVE)"
-                .into(),
-        ));
-    }
     Ok(BatchQueryPlan {
         whole_range,
         plan: Arc::new(plan),
@@ -455,6 +445,8 @@ pub fn run_batch(
     }
     // Far enough for every window to close and every group to expire (which writes what
     // fill(linear) and integral() still hold).
+    // One close for the whole range: `holt_winters()` fits once, over every window's value,
+    // and writes one forecast, as InfluxDB's SELECT (the stream refits at every close).
     wall.advance(400 * 86_400_000_000_000);
     out.output.append(state.close());
     out
@@ -675,14 +667,6 @@ mod tests {
         ))
         .unwrap_err();
         assert!(err.to_string().contains("tz()"), "{err}");
-        let err = plan_batch(&batch_query(
-            "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT holt_winters(mean(v), 3, 0) INTO o FROM ARCHIVE m WHERE time > now() - 1h GROUP BY time(1m) END",
-        ))
-        .unwrap_err();
-        assert!(
-            err.to_string().contains("holt_winters() FROM ARCHIVE"),
-            "{err}"
-        );
     }
 
     #[test]
@@ -747,6 +731,36 @@ mod tests {
             .collect();
         got.sort();
         got
+    }
+
+    #[test]
+    fn holt_winters_from_archive_writes_one_forecast_over_the_range() {
+        // Windows of 10s from 0s to 50s, in two batches; the forecast follows the last one.
+        let stmt = "CREATE BATCH QUERY b ON db EVERY 1m BEGIN SELECT holt_winters(mean(v), 2, 0) AS hw INTO o FROM ARCHIVE m WHERE time >= 0 AND time < 60000000000 GROUP BY time(10s) END";
+        let p = plan_batch(&batch_query(stmt)).unwrap();
+        let mut data = batches("m v=1 1\nm v=2 12\nm v=4 23\n");
+        data.extend(batches("m v=3 31\nm v=5 44\nm v=6 55\n"));
+        let out = run_batch(&p.plan, p.range.resolve(100 * S), &data);
+        let body = String::from_utf8(out.output.body).unwrap();
+        let times: Vec<&str> = body
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap())
+            .collect();
+        assert_eq!(times, ["60000000000", "70000000000"], "{body}");
+        // The same forecast as the stream's last one over the same points.
+        let cq = "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT holt_winters(mean(v), 2, 0) AS hw INTO o FROM m GROUP BY time(10s) END";
+        let stream = crate::cq::run_to_completion(
+            Arc::new(crate::cq::plan(&crate::parse_statements(cq).unwrap().remove(0)).unwrap()),
+            &data,
+            CqSettings::default(),
+        );
+        let stream = String::from_utf8(stream.body).unwrap();
+        let last: Vec<&str> = stream.lines().rev().take(2).collect();
+        assert_eq!(
+            body.lines().rev().collect::<Vec<_>>(),
+            last,
+            "batch {body} stream {stream}"
+        );
     }
 
     #[test]
