@@ -227,10 +227,15 @@ enum State {
     Sum(Option<Num>),
     /// mean
     Mean {
-        /// Running float sum.
+        /// Running sum of the float points, from 0.0 as InfluxDB's `FloatMeanReducer`.
         sum: f64,
         /// Points seen.
         n: u64,
+        /// Running sum of the integer (or unsigned) points in their own type, wrapping:
+        /// InfluxDB's integer mean is `float64(int64 sum) / count`, which differs from a float
+        /// sum past 2^53 and on overflow. (Absent from checkpoints of earlier builds.)
+        #[serde(default)]
+        whole: Option<Num>,
     },
     /// min / max: (time, value) of the winner so far (numbers or booleans).
     Extreme(Option<(i64, Value)>),
@@ -279,7 +284,11 @@ impl Acc {
         Acc(match spec.kind {
             Kind::Count => State::Count(0),
             Kind::Sum => State::Sum(None),
-            Kind::Mean => State::Mean { sum: 0.0, n: 0 },
+            Kind::Mean => State::Mean {
+                sum: 0.0,
+                n: 0,
+                whole: None,
+            },
             Kind::Min | Kind::Max => State::Extreme(None),
             Kind::First | Kind::Last => State::Edge(None),
             Kind::Spread => State::Spread(None),
@@ -314,11 +323,13 @@ impl Acc {
                     });
                 }
             }
-            State::Mean { sum, n } => {
-                if let Some(x) = num {
-                    *sum += x.f();
-                    *n += 1;
+            State::Mean { sum, n, whole } => {
+                match num {
+                    Some(Num::F(x)) => *sum += x,
+                    Some(x) => *whole = Some(whole.map_or(x, |w| w.add(x))),
+                    None => return,
                 }
+                *n += 1;
             }
             State::Extreme(p) => {
                 let x = Value::from_input(v);
@@ -482,7 +493,7 @@ impl Acc {
                 one((*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))))
             }
             State::Sum(s) => one(s.map(Num::value)),
-            State::Mean { sum, n } => one((*n > 0).then(|| Value::Float(*sum / *n as f64))),
+            State::Mean { sum, n, whole } => one(mean(*sum, *n, *whole)),
             State::Extreme(p) => one(p.as_ref().map(|(_, v)| v.clone())),
             State::Edge(p) => one(p.as_ref().map(|(_, v)| v.clone())),
             State::Spread(p) => one(p.map(|(lo, hi)| hi.sub(lo).value())),
@@ -504,7 +515,7 @@ impl Acc {
         match &self.0 {
             State::Count(n) => (*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))),
             State::Sum(s) => s.map(Num::value),
-            State::Mean { sum, n } => (*n > 0).then(|| Value::Float(*sum / *n as f64)),
+            State::Mean { sum, n, whole } => mean(*sum, *n, *whole),
             State::Extreme(p) | State::Edge(p) => p.as_ref().map(|(_, v)| v.clone()),
             State::Spread(p) => p.map(|(lo, hi)| hi.sub(lo).value()),
             State::Stddev { n, m2, .. } => {
@@ -554,6 +565,12 @@ impl Acc {
 }
 
 /// Numeric points sorted by time (stable: equal times keep arrival order).
+/// A mean's value: the float sum and the integer sum (converted once, at the end) over the
+/// count.
+fn mean(sum: f64, n: u64, whole: Option<Num>) -> Option<Value> {
+    (n > 0).then(|| Value::Float((sum + whole.map_or(0.0, Num::f)) / n as f64))
+}
+
 fn numeric_sorted(points: &[(i64, Value)]) -> Vec<(i64, f64)> {
     let mut pts: Vec<(i64, f64)> = points
         .iter()
