@@ -29,7 +29,7 @@ use weir_sql::eval::{Acc, AggSpec, Input, Value};
 /// A DataFusion groups accumulator of `udaf` over a column `v` of type `input`.
 fn groups_accumulator(udaf: &AggregateUDF, input: &DataType) -> Box<dyn GroupsAccumulator> {
     let schema = Schema::new(vec![Field::new("v", input.clone(), true)]);
-    let returns = udaf.return_type(&[input.clone()]).unwrap();
+    let returns = udaf.return_type(std::slice::from_ref(input)).unwrap();
     let exprs = [col("v", &schema).unwrap()];
     let fields = [Arc::new(schema.field(0).clone())];
     let args = AccumulatorArgs {
