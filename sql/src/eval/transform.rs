@@ -304,6 +304,13 @@ enum State {
         buf: Vec<f64>,
         pos: usize,
         sum: f64,
+        /// Integer (or unsigned) points: the window and its running sum in their own type,
+        /// wrapping, as InfluxDB's integer reducer (`float64(int64 sum) / n` differs from a
+        /// float sum past 2^53). Absent from checkpoints of earlier builds.
+        #[serde(default)]
+        whole: Vec<Num>,
+        #[serde(default)]
+        whole_sum: Option<Num>,
     },
     Ta {
         alg: TaState,
@@ -321,6 +328,8 @@ impl Transform {
                 buf: Vec::with_capacity(n.min(1 << 16)),
                 pos: 0,
                 sum: 0.0,
+                whole: Vec::new(),
+                whole_sum: None,
             },
             Kind::Ta(which, period, _, warmup) => State::Ta {
                 alg: TaState::new(which, period, warmup),
@@ -351,7 +360,12 @@ impl Transform {
                 }
                 let old = prev.replace((t, x.value()));
                 let (pt, pv) = old?;
-                let diff = x.f() - Num::of_value(&pv)?.f();
+                // In the input's type first, as InfluxDB does (`float64(curr - prev)` for
+                // integers; unsigned values are subtracted the way that does not wrap).
+                let diff = match (x, Num::of_value(&pv)?) {
+                    (Num::U(curr), Num::U(prev)) if curr <= prev => -((prev - curr) as f64),
+                    (x, prev) => x.sub(prev).f(),
+                };
                 if non_negative && diff < 0.0 {
                     return None;
                 }
@@ -380,20 +394,52 @@ impl Transform {
                 *sum = Some(s);
                 Some((t, s.value()))
             }
-            (State::MovingAverage { buf, pos, sum }, Kind::MovingAverage(n)) => {
-                let x = v.as_f64()?;
-                if buf.len() < n {
-                    buf.push(x);
-                } else {
-                    *sum -= buf[*pos];
-                    buf[*pos] = x;
-                }
-                *sum += x;
+            (
+                State::MovingAverage {
+                    buf,
+                    pos,
+                    sum,
+                    whole,
+                    whole_sum,
+                },
+                Kind::MovingAverage(n),
+            ) => {
+                let full = match Num::of_value(v) {
+                    Some(x @ (Num::I(_) | Num::U(_))) => {
+                        let total = whole_sum.unwrap_or(match x {
+                            Num::U(_) => Num::U(0),
+                            _ => Num::I(0),
+                        });
+                        let total = if whole.len() < n {
+                            whole.push(x);
+                            total
+                        } else {
+                            let old = std::mem::replace(&mut whole[*pos], x);
+                            total.sub(old)
+                        };
+                        *whole_sum = Some(total.add(x));
+                        whole.len() == n
+                    }
+                    _ => {
+                        let x = v.as_f64()?;
+                        if buf.len() < n {
+                            buf.push(x);
+                        } else {
+                            *sum -= buf[*pos];
+                            buf[*pos] = x;
+                        }
+                        *sum += x;
+                        buf.len() == n
+                    }
+                };
                 *pos += 1;
                 if *pos >= n {
                     *pos = 0;
                 }
-                (buf.len() == n).then(|| (t, Value::Float(*sum / n as f64)))
+                full.then(|| {
+                    let total = *sum + whole_sum.map_or(0.0, Num::f);
+                    (t, Value::Float(total / n as f64))
+                })
             }
             (State::Ta { alg, count }, Kind::Ta(which, _, hold, _)) => {
                 let x = v.as_f64()?;
