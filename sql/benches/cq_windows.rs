@@ -16,9 +16,7 @@ use weir_engine::clock::ManualClock;
 use weir_sql::cq::{plan, CqSettings, CqState};
 
 mod common;
-use common::{batches, rss};
-
-const CQ: &str = "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) AS usage_idle, max(usage_user) AS usage_user_max INTO cpu_1m FROM cpu GROUP BY time(1m), host END";
+use common::{batches, rss, CQ};
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");

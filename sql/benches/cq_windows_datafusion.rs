@@ -31,7 +31,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -87,6 +87,12 @@ struct Ids {
 }
 
 impl Ids {
+    /// Writes the host of the result row `row`, whose first column is the series id.
+    fn host_into(&self, b: &RecordBatch, row: usize, body: &mut String) {
+        let id = b.column(0).as_primitive::<UInt32Type>().value(row);
+        body.push_str(&self.hosts[id as usize]);
+    }
+
     /// `batch` reduced to what the query reads, with the series id in front.
     fn project(&mut self, batch: &RecordBatch) -> RecordBatch {
         let host: &DictionaryArray<Int32Type> = batch
@@ -173,6 +179,24 @@ struct Measured {
     lines: Vec<String>,
 }
 
+impl Measured {
+    fn new(
+        ingest: Duration,
+        close: Duration,
+        kept_bytes: usize,
+        rss_grown: u64,
+        body: &str,
+    ) -> Measured {
+        Measured {
+            ingest_ms: ingest.as_secs_f64() * 1e3,
+            close_ms: close.as_secs_f64() * 1e3,
+            kept_bytes,
+            rss_grown,
+            lines: sorted_lines(body),
+        }
+    }
+}
+
 fn sorted_lines(body: &str) -> Vec<String> {
     let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
     lines.sort();
@@ -181,11 +205,6 @@ fn sorted_lines(body: &str) -> Vec<String> {
 
 async fn points_by_host(input: &[(String, RecordBatch)]) -> Measured {
     let ctx = context();
-    ctx.register_table(
-        "window",
-        Arc::new(MemTable::try_new(input[0].1.schema(), vec![vec![]]).unwrap()),
-    )
-    .unwrap();
     let before = rss();
     let start = Instant::now();
     let kept: Vec<RecordBatch> = input.iter().map(|(_, b)| b.clone()).collect();
@@ -200,13 +219,7 @@ async fn points_by_host(input: &[(String, RecordBatch)]) -> Measured {
         body.push_str(values.value(host.keys().value(row) as usize));
     });
     let close = start.elapsed();
-    Measured {
-        ingest_ms: ingest.as_secs_f64() * 1e3,
-        close_ms: close.as_secs_f64() * 1e3,
-        kept_bytes,
-        rss_grown,
-        lines: sorted_lines(&body),
-    }
+    Measured::new(ingest, close, kept_bytes, rss_grown, &body)
 }
 
 async fn points_by_id(input: &[(String, RecordBatch)]) -> Measured {
@@ -218,36 +231,15 @@ async fn points_by_id(input: &[(String, RecordBatch)]) -> Measured {
     let ingest = start.elapsed();
     let kept_bytes = kept.iter().map(RecordBatch::get_array_memory_size).sum();
     let rss_grown = rss().saturating_sub(before);
-    ctx.register_table(
-        "window",
-        Arc::new(MemTable::try_new(kept[0].schema(), vec![vec![]]).unwrap()),
-    )
-    .unwrap();
     let start = Instant::now();
     let out = run_sql(&ctx, kept, BY_ID).await;
-    let body = encode(&out, |b, row, body| {
-        let id = b.column(0).as_primitive::<UInt32Type>().value(row);
-        body.push_str(&ids.hosts[id as usize]);
-    });
+    let body = encode(&out, |b, row, body| ids.host_into(b, row, body));
     let close = start.elapsed();
-    Measured {
-        ingest_ms: ingest.as_secs_f64() * 1e3,
-        close_ms: close.as_secs_f64() * 1e3,
-        kept_bytes,
-        rss_grown,
-        lines: sorted_lines(&body),
-    }
+    Measured::new(ingest, close, kept_bytes, rss_grown, &body)
 }
 
 async fn partial_per_batch(input: &[(String, RecordBatch)]) -> Measured {
     let ctx = context();
-    let mut ids = Ids::default();
-    let first = ids.project(&input[0].1);
-    ctx.register_table(
-        "window",
-        Arc::new(MemTable::try_new(first.schema(), vec![vec![]]).unwrap()),
-    )
-    .unwrap();
     let mut ids = Ids::default();
     let before = rss();
     let start = Instant::now();
@@ -261,26 +253,14 @@ async fn partial_per_batch(input: &[(String, RecordBatch)]) -> Measured {
     let rss_grown = rss().saturating_sub(before);
     let start = Instant::now();
     let out = run_sql(&ctx, kept, MERGE).await;
-    let body = encode(&out, |b, row, body| {
-        let id = b.column(0).as_primitive::<UInt32Type>().value(row);
-        body.push_str(&ids.hosts[id as usize]);
-    });
+    let body = encode(&out, |b, row, body| ids.host_into(b, row, body));
     let close = start.elapsed();
-    Measured {
-        ingest_ms: ingest.as_secs_f64() * 1e3,
-        close_ms: close.as_secs_f64() * 1e3,
-        kept_bytes,
-        rss_grown,
-        lines: sorted_lines(&body),
-    }
+    Measured::new(ingest, close, kept_bytes, rss_grown, &body)
 }
 
-/// What weir's own operator writes for the window (the reference the three ways must equal).
+/// What weir's own operator writes for the window (the reference the four ways must equal).
 fn weir_lines(input: &[(String, RecordBatch)]) -> Vec<String> {
-    let cq = "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) AS \
-              usage_idle, max(usage_user) AS usage_user_max INTO cpu_1m FROM cpu \
-              GROUP BY time(1m), host END";
-    let stmt = weir_sql::parse_statements(cq).unwrap().remove(0);
+    let stmt = weir_sql::parse_statements(common::CQ).unwrap().remove(0);
     let wall = ManualClock::new(0);
     let mut state = CqState::new(
         Arc::new(plan(&stmt).unwrap()),
@@ -358,18 +338,9 @@ fn accumulators_by_id(input: &[(String, RecordBatch)]) -> Measured {
         ("usage_user_max", max.evaluate(EmitTo::All).unwrap()),
     ])
     .unwrap();
-    let body = encode(&[out], |b, row, body| {
-        let id = b.column(0).as_primitive::<UInt32Type>().value(row);
-        body.push_str(&ids.hosts[id as usize]);
-    });
+    let body = encode(&[out], |b, row, body| ids.host_into(b, row, body));
     let close = start.elapsed();
-    Measured {
-        ingest_ms: ingest.as_secs_f64() * 1e3,
-        close_ms: close.as_secs_f64() * 1e3,
-        kept_bytes,
-        rss_grown,
-        lines: sorted_lines(&body),
-    }
+    Measured::new(ingest, close, kept_bytes, rss_grown, &body)
 }
 
 fn main() {

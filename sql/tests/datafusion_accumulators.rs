@@ -26,11 +26,15 @@ use datafusion::physical_expr::expressions::col;
 use proptest::prelude::*;
 use weir_sql::eval::{Acc, AggSpec, Input, Value};
 
-/// A DataFusion groups accumulator of `udaf` over a column `v` of type `input`.
-fn groups_accumulator(udaf: &AggregateUDF, input: &DataType) -> Box<dyn GroupsAccumulator> {
+/// A DataFusion groups accumulator of `udaf` over a column `v` of type `input`, returning
+/// `returns`, as its aggregate operator makes one (the planner's casts not applied).
+fn try_groups_accumulator(
+    udaf: &AggregateUDF,
+    input: &DataType,
+    returns: DataType,
+) -> datafusion::error::Result<Box<dyn GroupsAccumulator>> {
     let schema = Schema::new(vec![Field::new("v", input.clone(), true)]);
-    let returns = udaf.return_type(std::slice::from_ref(input)).unwrap();
-    let exprs = [col("v", &schema).unwrap()];
+    let exprs = [col("v", &schema)?];
     let fields = [Arc::new(schema.field(0).clone())];
     let args = AccumulatorArgs {
         return_field: Arc::new(Field::new(udaf.name(), returns, true)),
@@ -44,7 +48,12 @@ fn groups_accumulator(udaf: &AggregateUDF, input: &DataType) -> Box<dyn GroupsAc
         expr_fields: &fields,
     };
     assert!(udaf.groups_accumulator_supported(args.clone()));
-    udaf.create_groups_accumulator(args).unwrap()
+    udaf.create_groups_accumulator(args)
+}
+
+fn groups_accumulator(udaf: &AggregateUDF, input: &DataType) -> Box<dyn GroupsAccumulator> {
+    let returns = udaf.return_type(std::slice::from_ref(input)).unwrap();
+    try_groups_accumulator(udaf, input, returns).unwrap()
 }
 
 /// One group's result, as bits where it is a float (so `-0` and `0` differ).
@@ -227,22 +236,8 @@ fn disagreements_stay_on_acc() {
         acc.finish_first(&spec, 0),
         Some(Value::Float(4_503_599_627_370_497.0))
     );
-    let schema = Schema::new(vec![Field::new("v", DataType::Int64, true)]);
-    let exprs = [col("v", &schema).unwrap()];
-    let fields = [Arc::new(schema.field(0).clone())];
-    let args = AccumulatorArgs {
-        return_field: Arc::new(Field::new("avg", DataType::Float64, true)),
-        schema: &schema,
-        ignore_nulls: false,
-        order_bys: &[],
-        is_reversed: false,
-        name: "avg",
-        is_distinct: false,
-        exprs: &exprs,
-        expr_fields: &fields,
-    };
     assert!(
-        avg_udaf().create_groups_accumulator(args).is_err(),
+        try_groups_accumulator(&avg_udaf(), &DataType::Int64, DataType::Float64).is_err(),
         "DataFusion's avg now takes integers directly: compare it with InfluxQL's mean"
     );
 }

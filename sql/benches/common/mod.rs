@@ -15,6 +15,9 @@ pub fn rss() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// The benchmarks' query.
+pub const CQ: &str = "CREATE CONTINUOUS QUERY cpu_1m ON telegraf BEGIN SELECT mean(usage_idle) AS usage_idle, max(usage_user) AS usage_user_max INTO cpu_1m FROM cpu GROUP BY time(1m), host END";
+
 /// The start of the window the points are in (2024-01-01T00:00:00Z).
 pub const T0: i64 = 1_704_067_200_000_000_000;
 
