@@ -82,7 +82,11 @@ pub(crate) struct Interner {
     table: HashTable<u32>,
     /// By id; `None` for a freed id.
     keys: Vec<Option<Interned>>,
+    /// Freed ids, handed out again lowest first (sorted descending when `free_unsorted` is
+    /// false): the ids, hence the order lines are written in, do not depend on the order
+    /// series expired, and a task restored from a checkpoint hands out the same ids.
     free: Vec<u32>,
+    free_unsorted: bool,
     hasher: RandomState,
 }
 
@@ -164,6 +168,11 @@ impl Interner {
     }
 
     fn insert_key(&mut self, hash: u64, key: Interned) -> u32 {
+        if self.free_unsorted {
+            // Once after a run of removals, not per removal (100k series may expire at once).
+            self.free.sort_unstable_by(|a, b| b.cmp(a));
+            self.free_unsorted = false;
+        }
         let id = match self.free.pop() {
             Some(id) => {
                 if let Some(slot) = self.keys.get_mut(id as usize) {
@@ -204,6 +213,7 @@ impl Interner {
             entry.remove();
         }
         self.free.push(id);
+        self.free_unsorted = true;
     }
 
     /// Live ids with their keys, in id order (for checkpoints).

@@ -13,6 +13,9 @@
 //!   `CREATE BATCH QUERY ... FROM ARCHIVE`.
 
 mod batch;
+mod columnar;
+#[cfg(test)]
+mod columnar_tests;
 mod cond;
 mod derived;
 mod encode;
@@ -188,6 +191,7 @@ impl CqState {
         match &mut self.kind {
             StateKind::Windowed(w) => {
                 report.late = w.ingest(&plan, measurement, &view);
+                report.error = w.take_error();
             }
             StateKind::PerPoint(p) => {
                 report.output = p.ingest(&plan, measurement, &view);
@@ -245,6 +249,15 @@ impl CqState {
             self.clock.observe(t);
         }
         Ok(())
+    }
+
+    /// Keeps every window on the row path (`Acc`), what the columnar windows are checked
+    /// against.
+    #[cfg(test)]
+    fn use_row_path(&mut self) {
+        if let StateKind::Windowed(w) = &mut self.kind {
+            w.use_row_path();
+        }
     }
 
     /// Open windows and known series, for the task's stats.

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{
-    Array, AsArray, BooleanArray, DictionaryArray, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int64Array, StringArray,
     TimestampNanosecondArray, UInt64Array,
 };
 use datafusion::arrow::datatypes::{DataType, Int32Type, TimeUnit};
@@ -43,6 +43,7 @@ pub(crate) struct View<'a> {
     pub(crate) cols: HashMap<&'a str, Col<'a>>,
     /// Tag columns in name order (for `GROUP BY *`).
     pub(crate) tag_names: Vec<&'a str>,
+    batch: &'a RecordBatch,
 }
 
 impl<'a> View<'a> {
@@ -90,7 +91,17 @@ impl<'a> View<'a> {
             time: time?,
             cols,
             tag_names,
+            batch,
         })
+    }
+
+    /// The column of field `name` (not of a tag, nor of a type fields do not have), for
+    /// operators that take whole columns.
+    pub(crate) fn field_array(&self, name: &str) -> Option<&'a ArrayRef> {
+        match self.cols.get(name)? {
+            Col::Tag(..) => None,
+            _ => self.batch.column_by_name(name),
+        }
     }
 
     /// The tag's value ("" when absent), or `None` when `name` is not a tag.

@@ -13,7 +13,8 @@
 //! - `holt_winters()`: the group's rows feed its history instead of being written; at the end
 //!   of each close the groups that took a value are refitted and their forecasts written.
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, BooleanArray};
+use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -23,6 +24,7 @@ use crate::eval::{Acc, Transform, Value};
 use weir_engine::lp_encode::{escape_into, KEY_SPECIAL, MEASUREMENT_SPECIAL};
 use weir_engine::window::window_start;
 
+use super::columnar::{columnar_fns, ColAcc, ColFn, Values};
 use super::encode;
 use super::expr::{eval, Resolve};
 use super::intern::{IdBuilder, Interned, Interner};
@@ -83,6 +85,9 @@ struct Window {
     /// Slot → series id.
     ids: Vec<u32>,
     accs: Vec<AggState>,
+    /// Instead of `accs`, when every aggregate of the query is one DataFusion computes as
+    /// InfluxDB does: one columnar accumulator per aggregate, over the slots.
+    cols: Vec<ColAcc>,
     /// Emitted at least once.
     emitted: bool,
     /// Changed since it was last emitted.
@@ -237,6 +242,19 @@ pub(crate) struct Windowed {
     /// A batch run (`FROM ARCHIVE`): the first and last window start of its time range.
     /// `fill()` then covers exactly these windows for every group, as InfluxDB's `SELECT`.
     batch_range: Option<(i64, i64)>,
+    /// The aggregates, when windows hold them columnar ([`Window::cols`]).
+    columnar: Option<Vec<ColFn>>,
+    /// What DataFusion's accumulators last refused, for the task's errors (cannot happen
+    /// with the types weir's batches have; reported rather than dropped).
+    error: Option<String>,
+}
+
+/// The rows of one batch that fall into one window, for its columnar accumulators.
+struct Touch {
+    start: i64,
+    /// Per row of the batch, its slot in the window (0 for rows not kept).
+    groups: Vec<usize>,
+    keep: Vec<bool>,
 }
 
 /// A window in a checkpoint.
@@ -264,34 +282,46 @@ struct Snap<K, A, G> {
 impl serde::Serialize for Windowed {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let n = self.naggs;
-        let snap: Snap<&Interned, &[AggState], &Group> = Snap {
-            keys: self.keys.entries().collect(),
-            windows: self
-                .windows
+        let mut windows = Vec::with_capacity(self.windows.len());
+        for (start, win) in &self.windows {
+            // Columnar windows are checkpointed as the row path's accumulators, so either
+            // build reads the other's checkpoints.
+            let cols: Vec<Values<'_>> = win
+                .cols
                 .iter()
-                .map(|(start, win)| {
-                    let groups = win
-                        .ids
-                        .iter()
-                        .enumerate()
-                        .map(|(slot, id)| {
-                            (
-                                *id,
-                                win.accs.get(slot * n..slot * n + n).unwrap_or_default(),
-                            )
-                        })
-                        .collect();
-                    (
-                        *start,
-                        WindowSnap {
-                            groups,
-                            emitted: win.emitted,
-                            dirty: win.dirty,
-                            last_emit: win.last_emit,
-                        },
-                    )
+                .map(ColAcc::values)
+                .collect::<Result<_, _>>()
+                .map_err(|e| serde::ser::Error::custom(e.to_string()))?;
+            let groups = win
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(slot, id)| {
+                    let accs: Cow<'_, [AggState]> = if cols.is_empty() {
+                        Cow::Borrowed(win.accs.get(slot * n..slot * n + n).unwrap_or_default())
+                    } else {
+                        Cow::Owned(
+                            cols.iter()
+                                .map(|c| AggState::One(c.acc(slot, *start)))
+                                .collect(),
+                        )
+                    };
+                    (*id, accs)
                 })
-                .collect(),
+                .collect();
+            windows.push((
+                *start,
+                WindowSnap {
+                    groups,
+                    emitted: win.emitted,
+                    dirty: win.dirty,
+                    last_emit: win.last_emit,
+                },
+            ));
+        }
+        let snap: Snap<&Interned, Cow<'_, [AggState]>, &Group> = Snap {
+            keys: self.keys.entries().collect(),
+            windows,
             accept_from: self.accept_from,
             next_emit: self.next_emit,
             groups: self
@@ -353,7 +383,34 @@ impl Windowed {
             orphans: Vec::new(),
             agg_types: vec![None; w.aggs.len()],
             batch_range: None,
+            columnar: columnar_fns(w),
+            error: None,
         }
+    }
+
+    /// The last window start a group last seen at `last_seen` is filled for: the windows due
+    /// (`s + interval + emit delay`) while the group is known, i.e. before `series_ttl` has
+    /// passed since its last point. Judged by the window's due time, not by when a close
+    /// happens to run, so a late tick or a restart fills the same windows.
+    fn filled_until(&self, last_seen: i64) -> i64 {
+        last_seen.saturating_add(self.fill_span())
+    }
+
+    /// [`Self::filled_until`] less `last_seen`.
+    fn fill_span(&self) -> i64 {
+        self.ttl
+            .saturating_sub(self.interval.saturating_add(self.emit_delay))
+    }
+
+    /// Keeps every window on the row path (tests compare the two).
+    #[cfg(test)]
+    pub(crate) fn use_row_path(&mut self) {
+        self.columnar = None;
+    }
+
+    /// What DataFusion's accumulators refused since the last call, if anything.
+    pub(crate) fn take_error(&mut self) -> Option<String> {
+        self.error.take()
     }
 
     /// Makes this a batch run over the windows starting from `first` to `last` (inclusive).
@@ -427,6 +484,10 @@ impl Windowed {
                 win.ids.push(id);
                 win.accs.extend(accs);
             }
+            if let Some(fns) = &self.columnar {
+                win.cols = to_columnar(fns, &win.accs)?;
+                win.accs = Vec::new();
+            }
             windows.insert(start, win);
         }
         for id in &saved.orphans {
@@ -483,7 +544,10 @@ impl Windowed {
             })
             .collect();
         let mut late = 0;
-        for row in 0..view.time.len() {
+        let rows = view.time.len();
+        let columnar = self.columnar.as_deref();
+        let mut touched: Vec<Touch> = Vec::new();
+        for row in 0..rows {
             if !view.time.is_valid(row) {
                 continue;
             }
@@ -520,6 +584,11 @@ impl Windowed {
             }
             let window = self.windows.entry(start).or_insert_with(|| Window {
                 last_emit: t,
+                cols: columnar
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|f| ColAcc::new(*f))
+                    .collect(),
                 ..Window::default()
             });
             window.dirty = true;
@@ -529,13 +598,34 @@ impl Windowed {
                     let slot = window.ids.len();
                     e.insert(u32::try_from(slot).unwrap_or(u32::MAX));
                     window.ids.push(id);
-                    window.accs.extend(w.aggs.iter().map(|a| match a.field {
-                        FieldSel::Name(_) => AggState::One(Acc::new(&a.spec)),
-                        _ => AggState::PerField(BTreeMap::new()),
-                    }));
+                    if columnar.is_none() {
+                        window.accs.extend(w.aggs.iter().map(|a| match a.field {
+                            FieldSel::Name(_) => AggState::One(Acc::new(&a.spec)),
+                            _ => AggState::PerField(BTreeMap::new()),
+                        }));
+                    }
                     slot
                 }
             };
+            if columnar.is_some() {
+                // Most batches fall into one window: look at the last one first.
+                let i = match touched.iter().rposition(|t| t.start == start) {
+                    Some(i) => i,
+                    None => {
+                        touched.push(Touch {
+                            start,
+                            groups: vec![0; rows],
+                            keep: vec![false; rows],
+                        });
+                        touched.len() - 1
+                    }
+                };
+                if let Some(touch) = touched.get_mut(i) {
+                    touch.groups[row] = slot;
+                    touch.keep[row] = true;
+                }
+                continue;
+            }
             let Some(accs) = window.accs.get_mut(slot * n..slot * n + n) else {
                 continue;
             };
@@ -565,6 +655,25 @@ impl Windowed {
                             }
                         }
                     }
+                }
+            }
+        }
+        // The columnar accumulators take each window's rows a column at a time.
+        for touch in touched {
+            let Some(win) = self.windows.get_mut(&touch.start) else {
+                continue;
+            };
+            let total = win.ids.len();
+            let filter = BooleanArray::from(touch.keep);
+            for (acc, call) in win.cols.iter_mut().zip(&w.aggs) {
+                let FieldSel::Name(name) = &call.field else {
+                    continue;
+                };
+                let Some(values) = view.field_array(name) else {
+                    continue;
+                };
+                if let Err(e) = acc.update(values, &touch.groups, &filter, total) {
+                    self.error = Some(format!("window aggregate {}(): {e}", call.spec.name()));
                 }
             }
         }
@@ -603,7 +712,7 @@ impl Windowed {
                     self.groups
                         .iter()
                         .flatten()
-                        .map(|g| g.last_seen.saturating_add(self.ttl))
+                        .map(|g| self.filled_until(g.last_seen))
                         .max(),
                 ),
             };
@@ -822,6 +931,7 @@ impl Windowed {
         } else {
             IdMap::default()
         };
+        let fill_span = self.fill_span();
         let window = self.windows.get_mut(&s);
         let data: &Window = match window {
             Some(win) => {
@@ -834,6 +944,14 @@ impl Windowed {
                 win
             }
             None => &empty,
+        };
+        // Columnar windows: every aggregate's results, read slot by slot below.
+        let col_vals: Vec<Values<'_>> = match data.cols.iter().map(ColAcc::values).collect() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error = Some(format!("window at {s}: {e}"));
+                Vec::new()
+            }
         };
         // Groups with data, plus (with fill) every known group from its first window on,
         // in series-id order.
@@ -848,7 +966,7 @@ impl Windowed {
                     let slot = data.slots.get(&id).copied();
                     let known = match self.batch_range {
                         Some((first, last)) => first <= s && s <= last,
-                        None => g.first_window <= s && s <= g.last_seen.saturating_add(self.ttl),
+                        None => g.first_window <= s && s <= g.last_seen.saturating_add(fill_span),
                     };
                     (slot.is_some() || known).then_some((id, slot.unwrap_or(NO_SLOT)))
                 })
@@ -930,7 +1048,11 @@ impl Windowed {
             };
             let mut vals = std::mem::take(&mut row);
             vals.clear();
+            let columnar = !data.cols.is_empty() && slot != NO_SLOT;
             match accs {
+                _ if columnar && col_vals.len() == n => {
+                    vals.extend(col_vals.iter().map(|c| AggVal::One(c.value(slot as usize))));
+                }
                 Some(accs) => {
                     vals.extend(accs.iter().zip(&w.aggs).enumerate().map(|(i, (st, call))| {
                         match st {
@@ -965,7 +1087,7 @@ impl Windowed {
                         }
                     }))
                 }
-                None => vals.extend(w.aggs.iter().map(|a| match a.field {
+                _ => vals.extend(w.aggs.iter().map(|a| match a.field {
                     FieldSel::Name(_) => AggVal::One(None),
                     _ => AggVal::PerField(BTreeMap::new()),
                 })),
@@ -1155,6 +1277,32 @@ impl Windowed {
             out.windows += 1;
         }
     }
+}
+
+/// A window's row-path accumulators (`accs`, slot-major) as columnar ones: how a checkpoint is
+/// read into a query whose windows are columnar.
+fn to_columnar(fns: &[ColFn], accs: &[AggState]) -> Result<Vec<ColAcc>, String> {
+    let n = fns.len();
+    fns.iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let partials = accs
+                .iter()
+                .skip(i)
+                .step_by(n.max(1))
+                .map(|st| match st {
+                    AggState::One(acc) => acc
+                        .partial()
+                        .ok_or_else(|| format!("the checkpoint holds another function than {f:?}")),
+                    AggState::PerField(_) => Err(
+                        "the checkpoint holds a wildcard aggregate where the query has a field"
+                            .to_string(),
+                    ),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            ColAcc::from_partials(*f, &partials).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// Writes the held rows that are final, in time order: those before the first row still

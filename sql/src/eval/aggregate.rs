@@ -564,10 +564,53 @@ impl Acc {
     }
 }
 
+/// The state of a decomposable aggregate as plain numbers: what moves a window's state between
+/// [`Acc`] (checkpoints) and the columnar accumulators of windowed continuous queries.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Partial {
+    Count(u64),
+    Sum(Option<Num>),
+    /// The float sum, the count of all points, the integer points' own sum.
+    Mean {
+        sum: f64,
+        n: u64,
+        whole: Option<Num>,
+    },
+    /// min / max: the winning value (its time does not reach the output of a windowed query).
+    Extreme(Option<Value>),
+}
+
+impl Acc {
+    /// This state as a [`Partial`], when it is one of count, sum, mean, min, max.
+    pub(crate) fn partial(&self) -> Option<Partial> {
+        Some(match &self.0 {
+            State::Count(n) => Partial::Count(*n),
+            State::Sum(s) => Partial::Sum(*s),
+            State::Mean { sum, n, whole } => Partial::Mean {
+                sum: *sum,
+                n: *n,
+                whole: *whole,
+            },
+            State::Extreme(p) => Partial::Extreme(p.as_ref().map(|(_, v)| v.clone())),
+            _ => return None,
+        })
+    }
+
+    /// The state holding `p`; an extreme's value is dated `t`.
+    pub(crate) fn from_partial(p: Partial, t: i64) -> Acc {
+        Acc(match p {
+            Partial::Count(n) => State::Count(n),
+            Partial::Sum(s) => State::Sum(s),
+            Partial::Mean { sum, n, whole } => State::Mean { sum, n, whole },
+            Partial::Extreme(v) => State::Extreme(v.map(|v| (t, v))),
+        })
+    }
+}
+
 /// Numeric points sorted by time (stable: equal times keep arrival order).
 /// A mean's value: the float sum and the integer sum (converted once, at the end) over the
 /// count.
-fn mean(sum: f64, n: u64, whole: Option<Num>) -> Option<Value> {
+pub(crate) fn mean(sum: f64, n: u64, whole: Option<Num>) -> Option<Value> {
     (n > 0).then(|| Value::Float((sum + whole.map_or(0.0, Num::f)) / n as f64))
 }
 

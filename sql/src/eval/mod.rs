@@ -18,12 +18,14 @@ mod transform;
 mod udf;
 mod value;
 
+pub(crate) use aggregate::{mean, Partial};
 pub use aggregate::{Acc, AggSpec, TaggedRow};
 pub use holt_winters::{HoltWintersSpec, MAX_HISTORY_WINDOWS};
 pub use math::math;
 pub use transform::{Transform, TransformSpec};
 pub(crate) use udf::arg_json;
 pub use udf::UdfSpec;
+pub(crate) use value::{value_cmp, Num};
 pub use value::{EvalError, Input, Value};
 
 #[cfg(test)]
