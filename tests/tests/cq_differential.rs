@@ -106,7 +106,7 @@ fn data() -> Data {
     }
 
     // disk: 2 hosts x 2 paths, 2 tags, one point per 10 s; integer used (walk with repeats),
-    // float free, float io (a counter with resets). Gap: b,/var in [5m, 10m).
+    // float free, float io (a counter with resets), integer big (near ±2^62). Gap: b,/var in [5m, 10m).
     let mut used = [1000i64, 2000, 3000, 4000];
     let mut io = [0.0f64; 4];
     for step in 0..SPAN / (10 * S) {
@@ -120,13 +120,17 @@ fn data() -> Data {
                     io[si] = rng.below(10) as f64;
                 }
                 let free = round2(500.0 - used[si] as f64 * 0.1 + rng.below(100) as f64 / 10.0);
+                // Integers near ±2^62: past 2^53 (a float sum would round) and summing past
+                // 2^63 (InfluxDB wraps).
+                let big = (i64::try_from(rng.below(1 << 21)).unwrap() - (1 << 20)) * (1 << 42)
+                    + i64::try_from(rng.below(1000)).unwrap();
                 if *host == "b" && *path == "/var" && in_range(t, 5 * M, 10 * M) {
                     continue;
                 }
                 lines.push((
                     t,
                     format!(
-                        "disk,host={host},path={path} used={}i,free={free:?},io={:?} {t}",
+                        "disk,host={host},path={path} used={}i,free={free:?},io={:?},big={big}i {t}",
                         used[si], io[si]
                     ),
                 ));
@@ -518,7 +522,7 @@ fn exprs() -> Vec<Expr> {
     v.push(e("cpu", "percentile(temp, 100)", Float, true));
     v.push(e("cpu", "top(usage_idle, host, 2)", Float, false));
     v.push(e("cpu", "bottom(temp, cpu, 1)", Float, false));
-    for (f, fty) in [("used", Int), ("free", Float), ("io", Float)] {
+    for (f, fty) in [("used", Int), ("free", Float), ("io", Float), ("big", Int)] {
         for agg in [
             "count", "mean", "sum", "max", "min", "spread", "median", "mode", "last",
         ] {
@@ -770,10 +774,18 @@ const TRANSFORMATIONS: &[&str] = &[
 
 /// Cases where weir is known to differ from InfluxDB, with the reason. They run and are
 /// reported, but do not fail the test; each is an open item in the continuous-query issue.
-/// None today: every generated case is equal. A new divergence is listed here, with its
-/// reason, until it is fixed.
-fn known_divergence(_c: &Case) -> Option<&'static str> {
-    None
+fn known_divergence(c: &Case) -> Option<&'static str> {
+    // InfluxDB reduces `mean()` per series first (an int64 sum and a count each), then merges
+    // the series' means in float64: a group of several series whose one series' integer sum
+    // wraps past 2^63 gets another mean than the group's own int64 sum gives (weir's). Seen
+    // with `big` (near ±2^62) grouped by host over two paths; checked by hand on influxd
+    // 1.6.7 (2^62, 2^62 in one series and -2^62 in another give -4.6e18, not 1.5e18).
+    let whole_series = matches!(c.tags.as_deref(), Some("*"))
+        || c.tags.as_deref().is_some_and(|t| t.contains("path"));
+    let mean_of_big = c.sel.contains("mean(big)") || c.sel.contains("mean(*)");
+    (c.m == "disk" && mean_of_big && !whole_series).then_some(
+        "mean() of integers over several series: InfluxDB merges per-series means in float64",
+    )
 }
 
 /// Windowed cases: every expression with a few GROUP BY / fill / WHERE variants.
