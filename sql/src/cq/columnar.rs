@@ -1,14 +1,14 @@
 //! Window aggregates held in DataFusion's groups accumulators.
 //!
-//! `count`, `sum`, `mean`, `min` and `max` of a named field are what most continuous queries
+//! `count`, `sum`, `mean`, `min`, `max` and `spread` of a named field are what most continuous queries
 //! compute. For a query made only of those, each window keeps them in the accumulators
 //! DataFusion's own aggregate operator uses ([`GroupsAccumulator`], one group per series slot
 //! of the window): a routed batch updates them a column at a time (partial aggregates per
 //! batch), and a window holds a few machine words per series instead of an [`Acc`] each.
 //!
-//! Only where DataFusion's results are InfluxDB's (`sql/tests/datafusion_accumulators.rs`
-//! checks them bit for bit against [`Acc`], which the differential suite checks against
-//! influxd):
+//! Only where DataFusion's results are [`Acc`]'s, the row path the differential suite checks
+//! against influxd (`sql/tests/datafusion_accumulators.rs` and `columnar_tests.rs` compare them
+//! bit for bit):
 //! - `count` of any type, `sum` and `min`/`max` of integers and unsigned integers (wrapping,
 //!   as InfluxDB), `sum` of floats, `min`/`max` of booleans (`bool_and` / `bool_or`);
 //! - `mean` is kept as a sum and a count per input type and divided as InfluxDB's reducers do:
@@ -16,7 +16,9 @@
 //!   own `avg` casts each integer to f64 first, which differs past 2^53);
 //! - `sum` of floats: DataFusion starts from 0.0, InfluxDB from the first point, which differs
 //!   only when every point is -0.0; a bit per series records whether one was not, and an
-//!   all -0.0 sum is -0.0 as in InfluxDB.
+//!   all -0.0 sum is -0.0 as in InfluxDB;
+//! - `spread` is DataFusion's `max` less its `min`, in the input's type (wrapping), as
+//!   InfluxDB's reducers subtract them.
 //!
 //! One difference is left, in the sign of a zero only: `min`/`max` of floats over a window
 //! holding both 0 and -0 give 0 (DataFusion orders -0 below 0), where InfluxDB gives the one
@@ -54,6 +56,7 @@ pub(crate) enum ColFn {
     Mean,
     Min,
     Max,
+    Spread,
 }
 
 impl ColFn {
@@ -70,6 +73,7 @@ impl ColFn {
             "mean" => ColFn::Mean,
             "min" => ColFn::Min,
             "max" => ColFn::Max,
+            "spread" => ColFn::Spread,
             _ => return None,
         })
     }
@@ -86,6 +90,7 @@ impl ColFn {
             (ColFn::Max, Ty::Bool) => vec![bool_or_udaf()],
             (ColFn::Min, _) if numeric => vec![min_udaf()],
             (ColFn::Max, _) if numeric => vec![max_udaf()],
+            (ColFn::Spread, _) if numeric => vec![min_udaf(), max_udaf()],
             _ => Vec::new(),
         }
     }
@@ -467,6 +472,53 @@ impl ColAcc {
                 );
                 by_type.push((Ty::Bool, vec![bools]));
             }
+            ColFn::Spread => {
+                let ends = |p: &Partial| match p {
+                    Partial::Spread(e) => *e,
+                    _ => None,
+                };
+                let lo = |p: &Partial| ends(p).map(|e| e.0);
+                let hi = |p: &Partial| ends(p).map(|e| e.1);
+                by_type.push((
+                    Ty::Float,
+                    vec![
+                        floats(&|p| match lo(p) {
+                            Some(Num::F(x)) => Some(x),
+                            _ => None,
+                        }),
+                        floats(&|p| match hi(p) {
+                            Some(Num::F(x)) => Some(x),
+                            _ => None,
+                        }),
+                    ],
+                ));
+                by_type.push((
+                    Ty::Int,
+                    vec![
+                        ints(&|p| match lo(p) {
+                            Some(Num::I(x)) => Some(x),
+                            _ => None,
+                        }),
+                        ints(&|p| match hi(p) {
+                            Some(Num::I(x)) => Some(x),
+                            _ => None,
+                        }),
+                    ],
+                ));
+                by_type.push((
+                    Ty::UInt,
+                    vec![
+                        uints(&|p| match lo(p) {
+                            Some(Num::U(x)) => Some(x),
+                            _ => None,
+                        }),
+                        uints(&|p| match hi(p) {
+                            Some(Num::U(x)) => Some(x),
+                            _ => None,
+                        }),
+                    ],
+                ));
+            }
         }
         for (ty, states) in by_type {
             // A type no slot has stays without a part, as if never seen.
@@ -586,6 +638,21 @@ impl Values<'_> {
                 }
                 Partial::Extreme(best)
             }
+            ColFn::Spread => {
+                let (mut lo, mut hi) = (None::<Num>, None::<Num>);
+                for (ty, a) in &self.parts {
+                    let (Some(mins), Some(maxs)) = (a.first(), a.get(1)) else {
+                        continue;
+                    };
+                    if let Some(x) = self.num(*ty, mins, slot) {
+                        lo = Some(lo.map_or(x, |l| if x.cmp(l).is_lt() { x } else { l }));
+                    }
+                    if let Some(x) = self.num(*ty, maxs, slot) {
+                        hi = Some(hi.map_or(x, |h| if x.cmp(h).is_gt() { x } else { h }));
+                    }
+                }
+                Partial::Spread(lo.zip(hi))
+            }
         }
     }
 
@@ -597,6 +664,7 @@ impl Values<'_> {
             Partial::Sum(s) => s.map(Num::value),
             Partial::Mean { sum, n, whole } => mean(sum, n, whole),
             Partial::Extreme(v) => v,
+            Partial::Spread(p) => p.map(|(lo, hi)| hi.sub(lo).value()),
         }
     }
 
@@ -628,6 +696,7 @@ mod tests {
             ColFn::Mean,
             ColFn::Min,
             ColFn::Max,
+            ColFn::Spread,
         ] {
             let mut acc = ColAcc::new(f);
             let a = floats(&[None, Some(-2.25), None, Some(-0.0)]);

@@ -176,9 +176,10 @@ fn point() -> impl Strategy<Value = Point> {
         })
 }
 
-const SELECTS: [&str; 3] = [
+const SELECTS: [&str; 4] = [
     "SELECT count(v) AS c, sum(v) AS s, mean(v) AS m",
     "SELECT min(v) AS lo, max(v) AS hi, count(v) AS c",
+    "SELECT spread(v) AS sp, count(v) AS c",
     "SELECT mean(v) AS m, sum(v) / count(v) AS ratio, max(v) - min(v) AS range",
 ];
 const FILLS: [&str; 5] = ["none", "null", "0", "previous", "linear"];
@@ -197,8 +198,8 @@ proptest! {
         fill in 0..FILLS.len(),
         resample in 0..RESAMPLES.len(),
     ) {
-        // min()/max() of floats: without +0 (see `value`).
-        let zeros = select == 0;
+        // min()/max() of floats: without +0 (see `value`); spread() holds both.
+        let zeros = select == 0 || select == 2;
         let input = batches(&points, &splits, zeros);
         // weir refuses RESAMPLE with fill(previous) / fill(linear).
         let resample = if fill >= 3 { 0 } else { resample };
@@ -237,6 +238,7 @@ fn which_queries_are_columnar() {
     };
     assert!(columnar("SELECT mean(v), max(v)"));
     assert!(columnar("SELECT count(v), sum(v), min(v)"));
+    assert!(columnar("SELECT spread(v), mean(v)"));
     assert!(columnar("SELECT derivative(mean(v), 1s)"));
     assert!(!columnar("SELECT mean(*)"));
     assert!(!columnar("SELECT mean(v), median(v)"));

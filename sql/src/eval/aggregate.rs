@@ -578,10 +578,12 @@ pub(crate) enum Partial {
     },
     /// min / max: the winning value (its time does not reach the output of a windowed query).
     Extreme(Option<Value>),
+    /// spread: the smallest and largest number.
+    Spread(Option<(Num, Num)>),
 }
 
 impl Acc {
-    /// This state as a [`Partial`], when it is one of count, sum, mean, min, max.
+    /// This state as a [`Partial`], when it is one of count, sum, mean, min, max, spread.
     pub(crate) fn partial(&self) -> Option<Partial> {
         Some(match &self.0 {
             State::Count(n) => Partial::Count(*n),
@@ -592,6 +594,7 @@ impl Acc {
                 whole: *whole,
             },
             State::Extreme(p) => Partial::Extreme(p.as_ref().map(|(_, v)| v.clone())),
+            State::Spread(p) => Partial::Spread(*p),
             _ => return None,
         })
     }
@@ -603,6 +606,7 @@ impl Acc {
             Partial::Sum(s) => State::Sum(s),
             Partial::Mean { sum, n, whole } => State::Mean { sum, n, whole },
             Partial::Extreme(v) => State::Extreme(v.map(|v| (t, v))),
+            Partial::Spread(p) => State::Spread(p),
         })
     }
 }
