@@ -160,12 +160,44 @@ fn groups_accumulator(
     })
 }
 
-/// The accumulators of one input type. Behind a mutex only because DataFusion reads a state
-/// by taking it (`&mut`), and a checkpoint reads the windows through `&self`; the task owns
-/// its state, so the lock is never contended.
+/// One DataFusion accumulator. DataFusion reads a state by taking it out; the state read is
+/// kept here and merged back only when the window takes more points, so a window emitted once
+/// and dropped (the common case) never pays for the merge.
+struct Held {
+    acc: Box<dyn GroupsAccumulator>,
+    /// The state last read, while nothing was added since.
+    taken: Option<Vec<ArrayRef>>,
+}
+
+impl Held {
+    /// The accumulator with its state in it, to add to.
+    fn live(&mut self) -> DfResult<&mut Box<dyn GroupsAccumulator>> {
+        if let Some(state) = self.taken.take() {
+            let n = state.first().map_or(0, |a| a.len());
+            let groups: Vec<usize> = (0..n).collect();
+            self.acc.merge_batch(&state, &groups, n)?;
+        }
+        Ok(&mut self.acc)
+    }
+
+    /// Its state (for these functions, the result per slot).
+    fn state(&mut self) -> DfResult<ArrayRef> {
+        let state = match &self.taken {
+            Some(state) => state,
+            None => self.taken.insert(self.acc.state(EmitTo::All)?),
+        };
+        state.first().cloned().ok_or_else(|| {
+            datafusion::error::DataFusionError::Internal("an accumulator without state".into())
+        })
+    }
+}
+
+/// The accumulators of one input type. Behind a mutex only because a checkpoint reads the
+/// windows through `&self` and reading a state changes where it is kept; the task owns its
+/// state, so the lock is never contended.
 struct Part {
     ty: Ty,
-    accs: Vec<Mutex<Box<dyn GroupsAccumulator>>>,
+    accs: Vec<Mutex<Held>>,
 }
 
 impl Part {
@@ -176,7 +208,10 @@ impl Part {
         }
         let accs = udafs
             .iter()
-            .map(|u| groups_accumulator(u, &ty.data_type()).map(Mutex::new))
+            .map(|u| {
+                groups_accumulator(u, &ty.data_type())
+                    .map(|acc| Mutex::new(Held { acc, taken: None }))
+            })
             .collect::<DfResult<_>>()?;
         Ok(Some(Part { ty, accs }))
     }
@@ -205,10 +240,8 @@ impl std::fmt::Debug for ColAcc {
     }
 }
 
-fn lock(
-    m: &Mutex<Box<dyn GroupsAccumulator>>,
-) -> std::sync::MutexGuard<'_, Box<dyn GroupsAccumulator>> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+fn held(m: &mut Mutex<Held>) -> &mut Held {
+    m.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn get_bit(bits: &[u64], i: usize) -> bool {
@@ -276,8 +309,8 @@ impl ColAcc {
             return Ok(());
         };
         for acc in &mut part.accs {
-            acc.get_mut()
-                .unwrap_or_else(PoisonError::into_inner)
+            held(acc)
+                .live()?
                 .update_batch(std::slice::from_ref(values), groups, filter, total)?;
         }
         if f == ColFn::Sum && ty == Ty::Float {
@@ -296,19 +329,12 @@ impl ColAcc {
     /// points arrive, and checkpointed while open).
     pub(crate) fn values(&self) -> DfResult<Values<'_>> {
         let mut parts = Vec::with_capacity(self.parts.len());
-        let mut all: Vec<usize> = Vec::new();
         for p in &self.parts {
-            let mut arrays = Vec::with_capacity(p.accs.len());
-            for acc in &p.accs {
-                let mut acc = lock(acc);
-                let state = acc.state(EmitTo::All)?;
-                let n = state.first().map_or(0, |a| a.len());
-                if all.len() < n {
-                    all.extend(all.len()..n);
-                }
-                acc.merge_batch(&state, &all[..n], n)?;
-                arrays.extend(state.into_iter().next());
-            }
+            let arrays = p
+                .accs
+                .iter()
+                .map(|acc| acc.lock().unwrap_or_else(PoisonError::into_inner).state())
+                .collect::<DfResult<Vec<_>>>()?;
             parts.push((p.ty, arrays));
         }
         Ok(Values {
@@ -535,8 +561,8 @@ impl ColAcc {
             }
             let Some(part) = acc.part(ty)? else { continue };
             for (a, state) in part.accs.iter_mut().zip(&states) {
-                a.get_mut()
-                    .unwrap_or_else(PoisonError::into_inner)
+                held(a)
+                    .live()?
                     .merge_batch(std::slice::from_ref(state), &groups, n)?;
             }
         }
