@@ -85,8 +85,9 @@ struct Window {
     /// Slot → series id.
     ids: Vec<u32>,
     accs: Vec<AggState>,
-    /// Instead of `accs`, when every aggregate of the query is one DataFusion computes as
-    /// InfluxDB does: one columnar accumulator per aggregate, over the slots.
+    /// Instead of `accs`, when every aggregate of the query is one DataFusion's accumulators
+    /// compute as `Acc` does ([`columnar_fns`]): one columnar accumulator per aggregate, over
+    /// the slots.
     cols: Vec<ColAcc>,
     /// Emitted at least once.
     emitted: bool,
