@@ -351,50 +351,26 @@ impl ColAcc {
         let groups: Vec<usize> = (0..n).collect();
         // Per input type, the state arrays of its accumulators (as `Part::accs`).
         let mut by_type: Vec<(Ty, Vec<ArrayRef>)> = Vec::new();
-        let floats = |get: &dyn Fn(&Partial) -> Option<f64>| -> ArrayRef {
-            Arc::new(slots.iter().map(get).collect::<Float64Array>())
-        };
-        let ints = |get: &dyn Fn(&Partial) -> Option<i64>| -> ArrayRef {
-            Arc::new(slots.iter().map(get).collect::<Int64Array>())
-        };
-        let uints = |get: &dyn Fn(&Partial) -> Option<u64>| -> ArrayRef {
-            Arc::new(slots.iter().map(get).collect::<UInt64Array>())
-        };
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let counts = |get: &dyn Fn(&Partial) -> i64| -> ArrayRef {
+            Arc::new(slots.iter().map(|p| Some(get(p))).collect::<Int64Array>())
+        };
         match f {
-            ColFn::Count => {
-                let counts = ints(&|p| match p {
-                    Partial::Count(c) => Some(count(*c)),
-                    _ => Some(0),
-                });
-                by_type.push((Ty::Int, vec![counts]));
-            }
+            ColFn::Count => by_type.push((
+                Ty::Int,
+                vec![counts(&|p| match p {
+                    Partial::Count(c) => count(*c),
+                    _ => 0,
+                })],
+            )),
             ColFn::Sum => {
                 let sum = |p: &Partial| match p {
                     Partial::Sum(s) => *s,
                     _ => None,
                 };
-                by_type.push((
-                    Ty::Float,
-                    vec![floats(&|p| match sum(p) {
-                        Some(Num::F(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
-                by_type.push((
-                    Ty::Int,
-                    vec![ints(&|p| match sum(p) {
-                        Some(Num::I(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
-                by_type.push((
-                    Ty::UInt,
-                    vec![uints(&|p| match sum(p) {
-                        Some(Num::U(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
+                for (ty, sums) in num_arrays(slots, sum) {
+                    by_type.push((ty, vec![sums]));
+                }
                 for (i, p) in slots.iter().enumerate() {
                     if let Some(Num::F(x)) = sum(p) {
                         if x.to_bits() != NEG_ZERO {
@@ -419,74 +395,39 @@ impl ColAcc {
                         Some(w) => (Some(*sum), Some(*w), *n),
                     })
                 };
-                let float_n = |p: &Partial| match split(p) {
-                    Some((Some(_), _, n)) => count(n),
-                    _ => 0,
-                };
-                let whole_n = |p: &Partial| match split(p) {
-                    Some((None, Some(_), n)) => count(n),
-                    _ => 0,
-                };
-                by_type.push((
-                    Ty::Float,
-                    vec![
-                        floats(&|p| split(p).and_then(|s| s.0)),
-                        ints(&|p| Some(float_n(p))),
-                    ],
-                ));
-                by_type.push((
-                    Ty::Int,
-                    vec![
-                        ints(&|p| match split(p) {
-                            Some((_, Some(Num::I(x)), _)) => Some(x),
-                            _ => None,
-                        }),
-                        ints(&|p| match split(p) {
-                            Some((_, Some(Num::I(_)), _)) => Some(whole_n(p)),
-                            _ => Some(0),
-                        }),
-                    ],
-                ));
-                by_type.push((
-                    Ty::UInt,
-                    vec![
-                        uints(&|p| match split(p) {
-                            Some((_, Some(Num::U(x)), _)) => Some(x),
-                            _ => None,
-                        }),
-                        ints(&|p| match split(p) {
-                            Some((_, Some(Num::U(_)), _)) => Some(whole_n(p)),
-                            _ => Some(0),
-                        }),
-                    ],
-                ));
+                // The float sum and the whole sum, each in its own type's array.
+                let sums = num_arrays(slots, |p| {
+                    let (fsum, whole, _) = split(p)?;
+                    fsum.map(Num::F).or(whole)
+                });
+                let wholes = num_arrays(slots, |p| {
+                    let (fsum, whole, _) = split(p)?;
+                    fsum.and(whole)
+                });
+                for ((ty, sum), (_, whole)) in sums.into_iter().zip(wholes) {
+                    // The count goes with the part its slot's first sum is in.
+                    let n = counts(&|p| match (split(p), ty) {
+                        (Some((Some(_), _, n)), Ty::Float) => count(n),
+                        (Some((None, Some(w), n)), _) if num_ty(w) == ty => count(n),
+                        _ => 0,
+                    });
+                    by_type.push((ty, vec![sum, n]));
+                    // A whole sum beside a float one: its part, with no count of its own.
+                    if whole.null_count() < whole.len() {
+                        by_type.push((ty, vec![whole, counts(&|_| 0)]));
+                    }
+                }
             }
             ColFn::Min | ColFn::Max => {
                 let extreme = |p: &Partial| match p {
                     Partial::Extreme(v) => v.clone(),
                     _ => None,
                 };
-                by_type.push((
-                    Ty::Float,
-                    vec![floats(&|p| match extreme(p) {
-                        Some(Value::Float(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
-                by_type.push((
-                    Ty::Int,
-                    vec![ints(&|p| match extreme(p) {
-                        Some(Value::Int(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
-                by_type.push((
-                    Ty::UInt,
-                    vec![uints(&|p| match extreme(p) {
-                        Some(Value::UInt(x)) => Some(x),
-                        _ => None,
-                    })],
-                ));
+                for (ty, values) in
+                    num_arrays(slots, |p| extreme(p).as_ref().and_then(Num::of_value))
+                {
+                    by_type.push((ty, vec![values]));
+                }
                 let bools: ArrayRef = Arc::new(
                     slots
                         .iter()
@@ -503,47 +444,11 @@ impl ColAcc {
                     Partial::Spread(e) => *e,
                     _ => None,
                 };
-                let lo = |p: &Partial| ends(p).map(|e| e.0);
-                let hi = |p: &Partial| ends(p).map(|e| e.1);
-                by_type.push((
-                    Ty::Float,
-                    vec![
-                        floats(&|p| match lo(p) {
-                            Some(Num::F(x)) => Some(x),
-                            _ => None,
-                        }),
-                        floats(&|p| match hi(p) {
-                            Some(Num::F(x)) => Some(x),
-                            _ => None,
-                        }),
-                    ],
-                ));
-                by_type.push((
-                    Ty::Int,
-                    vec![
-                        ints(&|p| match lo(p) {
-                            Some(Num::I(x)) => Some(x),
-                            _ => None,
-                        }),
-                        ints(&|p| match hi(p) {
-                            Some(Num::I(x)) => Some(x),
-                            _ => None,
-                        }),
-                    ],
-                ));
-                by_type.push((
-                    Ty::UInt,
-                    vec![
-                        uints(&|p| match lo(p) {
-                            Some(Num::U(x)) => Some(x),
-                            _ => None,
-                        }),
-                        uints(&|p| match hi(p) {
-                            Some(Num::U(x)) => Some(x),
-                            _ => None,
-                        }),
-                    ],
-                ));
+                let lows = num_arrays(slots, |p| ends(p).map(|e| e.0));
+                let highs = num_arrays(slots, |p| ends(p).map(|e| e.1));
+                for ((ty, lo), (_, hi)) in lows.into_iter().zip(highs) {
+                    by_type.push((ty, vec![lo, hi]));
+                }
             }
         }
         for (ty, states) in by_type {
@@ -568,6 +473,47 @@ impl ColAcc {
         }
         Ok(acc)
     }
+}
+
+/// The input type a number comes from.
+fn num_ty(x: Num) -> Ty {
+    match x {
+        Num::F(_) => Ty::Float,
+        Num::I(_) => Ty::Int,
+        Num::U(_) => Ty::UInt,
+    }
+}
+
+/// Per numeric type, an array over `slots` holding each slot's number where it is of that
+/// type (null elsewhere): how a state read from a checkpoint is split into the parts.
+fn num_arrays(slots: &[Partial], get: impl Fn(&Partial) -> Option<Num>) -> [(Ty, ArrayRef); 3] {
+    let nums: Vec<Option<Num>> = slots.iter().map(get).collect();
+    let floats: Float64Array = nums
+        .iter()
+        .map(|x| match x {
+            Some(Num::F(v)) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let ints: Int64Array = nums
+        .iter()
+        .map(|x| match x {
+            Some(Num::I(v)) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    let uints: UInt64Array = nums
+        .iter()
+        .map(|x| match x {
+            Some(Num::U(v)) => Some(*v),
+            _ => None,
+        })
+        .collect();
+    [
+        (Ty::Float, Arc::new(floats)),
+        (Ty::Int, Arc::new(ints)),
+        (Ty::UInt, Arc::new(uints)),
+    ]
 }
 
 /// The results of one [`ColAcc`], read slot by slot.
