@@ -772,22 +772,6 @@ const TRANSFORMATIONS: &[&str] = &[
     "kaufmans_adaptive_moving_average",
 ];
 
-/// Cases where weir is known to differ from InfluxDB, with the reason. They run and are
-/// reported, but do not fail the test; each is an open item in the continuous-query issue.
-fn known_divergence(c: &Case) -> Option<&'static str> {
-    // InfluxDB reduces `mean()` per series first (an int64 sum and a count each), then merges
-    // the series' means in float64: a group of several series whose one series' integer sum
-    // wraps past 2^63 gets another mean than the group's own int64 sum gives (weir's). Seen
-    // with `big` (near ±2^62) grouped by host over two paths; checked by hand on influxd
-    // 1.6.7 (2^62, 2^62 in one series and -2^62 in another give -4.6e18, not 1.5e18).
-    let whole_series = matches!(c.tags.as_deref(), Some("*"))
-        || c.tags.as_deref().is_some_and(|t| t.contains("path"));
-    let mean_of_big = c.sel.contains("mean(big)") || c.sel.contains("mean(*)");
-    (c.m == "disk" && mean_of_big && !whole_series).then_some(
-        "mean() of integers over several series: InfluxDB merges per-series means in float64",
-    )
-}
-
 /// Windowed cases: every expression with a few GROUP BY / fill / WHERE variants.
 fn cases() -> Vec<Case> {
     let mut rng = Rng(7);
@@ -1474,13 +1458,8 @@ fn continuous_queries_differential() {
         }
         let mut result = judge(i, &got[i]);
         // An output that still differs may only be late (a loaded machine, a slow model fit):
-        // read it again until the deadline. A real difference fails after that; a known one is
-        // not waited for.
-        while result.is_err()
-            && !refused.contains_key(&c.id)
-            && known_divergence(c).is_none()
-            && Instant::now() < deadline
-        {
+        // read it again until the deadline. A real difference fails after that.
+        while result.is_err() && !refused.contains_key(&c.id) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_secs(2));
             let again = multi(&influxd, std::slice::from_ref(&weir_reads[i]));
             result = judge(i, &again.first().map(rows).unwrap_or_default());
@@ -1512,27 +1491,15 @@ fn continuous_queries_differential() {
         }
     }
 
-    let known: Vec<(usize, &'static str)> = cases
-        .iter()
-        .filter_map(|c| known_divergence(c).map(|r| (c.id, r)))
-        .collect();
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "cq_differential: {} cases, {} equal, {} different ({} with an empty InfluxDB answer); {} cases are known divergences",
+        "cq_differential: {} cases, {} equal, {} different ({} with an empty InfluxDB answer)",
         cases.len(),
         cases.len() - failures.len(),
         failures.len(),
         empty_oracle,
-        known.len()
     );
-    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, r) in &known {
-        *by_reason.entry(r).or_default() += 1;
-    }
-    for (r, n) in &by_reason {
-        let _ = writeln!(report, "  known divergence, {n} cases: {r}");
-    }
     let mut reasons: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (i, e) in &failures {
         let r = match e.strip_prefix("CREATE refused: ") {
@@ -1573,21 +1540,17 @@ fn continuous_queries_differential() {
             eprintln!("  {l}");
         }
     }
-    let unexpected: Vec<usize> = failures
-        .iter()
-        .map(|(i, _)| cases[*i].id)
-        .filter(|id| !known.iter().any(|(k, _)| k == id))
-        .collect();
     let equal = cases.len() - failures.len();
     // With a filter, only the cases selected run.
     assert!(
         equal >= 200 || !filter.is_empty(),
         "only {equal} cases equal to InfluxDB (summary above)"
     );
+    let differ: Vec<usize> = failures.iter().map(|(i, _)| cases[*i].id).collect();
     assert!(
-        unexpected.is_empty(),
-        "{} of {} continuous queries differ from InfluxDB outside the known divergences: {unexpected:?} (summary above)",
-        unexpected.len(),
+        differ.is_empty(),
+        "{} of {} continuous queries differ from InfluxDB: {differ:?} (summary above)",
+        differ.len(),
         cases.len()
     );
 }

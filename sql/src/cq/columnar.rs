@@ -25,6 +25,10 @@
 //! that came first (it compares them equal). Strings are ignored by all but `count`, as [`Acc`]
 //! ignores them.
 //!
+//! A `mean` of integers over a group of several series is reduced per series, as InfluxDB
+//! does ([`Acc::add_in_series`]); these accumulators hold one sum per group, so a query leaves
+//! them for the row path when a batch brings that case (`Windowed::leave_columnar`).
+//!
 //! Series of different field types in one window (a regex `FROM` over measurements that type
 //! a field differently) keep one accumulator per type. One series never mixes types in a
 //! window (weir's ingest refuses a field of another type, as InfluxDB does); if it did, its

@@ -25,6 +25,7 @@ mod per_point;
 mod plan;
 mod series;
 mod snapshot;
+mod subseries;
 mod view;
 mod windowed;
 

@@ -30,6 +30,7 @@ use super::expr::{eval, Resolve};
 use super::intern::{IdBuilder, Interned, Interner};
 use super::plan::{CqPlan, FieldSel, OutExpr, WindowedPlan};
 use super::series::KeyTags;
+use super::subseries::Subseries;
 use super::view::{Col, View};
 use super::{CqSettings, Output};
 
@@ -462,6 +463,17 @@ impl Windowed {
             }
         }
         let n = self.naggs;
+        // A mean that has told series apart has no columnar form: such a checkpoint keeps the
+        // row path.
+        let columnar_form = saved.windows.iter().all(|(_, snap)| {
+            snap.groups.iter().all(|(_, accs)| {
+                accs.iter()
+                    .all(|a| matches!(a, AggState::One(acc) if acc.partial().is_some()))
+            })
+        });
+        if !columnar_form {
+            self.columnar = None;
+        }
         let mut windows = BTreeMap::new();
         for (start, snap) in saved.windows {
             let mut win = Window {
@@ -544,6 +556,17 @@ impl Windowed {
                     .collect()
             })
             .collect();
+        // mean() of integers reduces each series of a group on its own (as InfluxDB): the rows
+        // then say which series they are from, and the windows leave DataFusion's accumulators
+        // (which hold one sum per group) for the row path's.
+        let subseries = if int_mean(w, view) {
+            Subseries::of(view, &plan.group)
+        } else {
+            None
+        };
+        if subseries.is_some() {
+            self.leave_columnar();
+        }
         let mut late = 0;
         let rows = view.time.len();
         let columnar = self.columnar.as_deref();
@@ -630,12 +653,13 @@ impl Windowed {
             let Some(accs) = window.accs.get_mut(slot * n..slot * n + n) else {
                 continue;
             };
+            let series = subseries.as_ref().map_or(0, |s| s.at(row));
             for ((state, call), cols) in accs.iter_mut().zip(&w.aggs).zip(&fields) {
                 for (name, col) in cols {
                     let Some(v) = col.value(row) else { continue };
                     match state {
                         AggState::One(acc) if call.spec.by_tags().is_empty() => {
-                            acc.add(&call.spec, t, v);
+                            acc.add_in_series(&call.spec, t, v, series);
                         }
                         AggState::One(acc) => {
                             let tags: Vec<&str> = call
@@ -648,10 +672,10 @@ impl Windowed {
                         }
                         AggState::PerField(map) => {
                             if let Some(acc) = map.get_mut(*name) {
-                                acc.add(&call.spec, t, v);
+                                acc.add_in_series(&call.spec, t, v, series);
                             } else {
                                 let mut acc = Acc::new(&call.spec);
-                                acc.add(&call.spec, t, v);
+                                acc.add_in_series(&call.spec, t, v, series);
                                 map.insert((*name).to_string(), acc);
                             }
                         }
@@ -679,6 +703,28 @@ impl Windowed {
             }
         }
         late
+    }
+
+    /// Moves every window from DataFusion's accumulators to the row path's, for good (this
+    /// task): what a query does once a mean() of integers meets a group of several series.
+    fn leave_columnar(&mut self) {
+        if self.columnar.take().is_none() {
+            return;
+        }
+        for (start, win) in &mut self.windows {
+            let cols: Result<Vec<Values<'_>>, _> = win.cols.iter().map(ColAcc::values).collect();
+            match cols {
+                Ok(cols) => {
+                    win.accs = (0..win.ids.len())
+                        .flat_map(|slot| {
+                            cols.iter().map(move |c| AggState::One(c.acc(slot, *start)))
+                        })
+                        .collect();
+                }
+                Err(e) => self.error = Some(format!("window at {start}: {e}")),
+            }
+            win.cols = Vec::new();
+        }
     }
 
     /// Emits what is due at clock time `now`.
@@ -1278,6 +1324,19 @@ impl Windowed {
             out.windows += 1;
         }
     }
+}
+
+/// Whether a `mean()` of the query reads an integer column of `view` (see [`Subseries`]).
+fn int_mean(w: &WindowedPlan, view: &View<'_>) -> bool {
+    let int_col = |c: &Col<'_>| matches!(c, Col::Int(_) | Col::UInt(_));
+    w.aggs
+        .iter()
+        .filter(|a| a.spec.name() == "mean")
+        .any(|a| match &a.field {
+            FieldSel::Name(f) => view.cols.get(f.as_str()).is_some_and(int_col),
+            FieldSel::All => view.cols.values().any(int_col),
+            FieldSel::Regex(re) => view.cols.iter().any(|(n, c)| int_col(c) && re.is_match(n)),
+        })
 }
 
 /// A window's row-path accumulators (`accs`, slot-major) as columnar ones: how a checkpoint is

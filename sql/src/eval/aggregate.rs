@@ -1,6 +1,7 @@
 //! Aggregates and selectors: one window of one group reduced to rows.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::udf::UdfSpec;
 use super::value::{duration_arg, int_arg, num_arg, value_cmp, EvalError, Input, Num, Value};
@@ -236,6 +237,15 @@ enum State {
         /// sum past 2^53 and on overflow. (Absent from checkpoints of earlier builds.)
         #[serde(default)]
         whole: Option<Num>,
+        /// The series the integer points in `whole` are from (see [`Acc::add_in_series`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        series: u64,
+        /// Integer points of the group's other series: per series, their wrapping sum and
+        /// count. InfluxDB reduces a mean per series and merges the series' means in float64,
+        /// which differs from the group's one int64 sum when a series' sum wraps (or passes
+        /// 2^53) and the group's does not. Ordered, so every run merges in the same order.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        others: Option<Box<OtherSeries>>,
     },
     /// min / max: (time, value) of the winner so far (numbers or booleans).
     Extreme(Option<(i64, Value)>),
@@ -259,6 +269,11 @@ enum State {
     /// first, the earlier point winning a tie, and picks the best N of those winners.
     ByTags(Vec<(Vec<String>, i64, Num)>),
 }
+
+/// The integer points of a mean's other series: per series, their wrapping sum and count.
+/// Boxed where it is held, so a mean that never sees a second series stays small.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct OtherSeries(BTreeMap<u64, (Num, u64)>);
 
 /// Whether a function takes strings and booleans (InfluxDB's rule); others
 /// ignore non-numeric input.
@@ -288,6 +303,8 @@ impl Acc {
                 sum: 0.0,
                 n: 0,
                 whole: None,
+                series: 0,
+                others: None,
             },
             Kind::Min | Kind::Max => State::Extreme(None),
             Kind::First | Kind::Last => State::Edge(None),
@@ -304,6 +321,14 @@ impl Acc {
 
     /// One point (time ns, value). Points may arrive in any time order.
     pub fn add(&mut self, spec: &AggSpec, t: i64, v: Input<'_>) {
+        self.add_in_series(spec, t, v, 0);
+    }
+
+    /// One point of the group's series `series`: a value that tells the series of a group
+    /// apart (0 for the group's own series, when the group is one series). Only `mean()` of
+    /// integers looks at it, reducing each series on its own as InfluxDB does; the other
+    /// functions give the same result either way.
+    pub fn add_in_series(&mut self, spec: &AggSpec, t: i64, v: Input<'_>, series: u64) {
         if let State::ByTags(_) = self.0 {
             // Without the tags' values, the point competes as if it had none of them.
             let none = vec![""; spec.by_tags.len()];
@@ -323,10 +348,32 @@ impl Acc {
                     });
                 }
             }
-            State::Mean { sum, n, whole } => {
+            State::Mean {
+                sum,
+                n,
+                whole,
+                series: own,
+                others,
+            } => {
                 match num {
                     Some(Num::F(x)) => *sum += x,
-                    Some(x) => *whole = Some(whole.map_or(x, |w| w.add(x))),
+                    Some(x) if whole.is_none() && others.is_none() => {
+                        *whole = Some(x);
+                        *own = series;
+                    }
+                    Some(x) if series == *own => *whole = whole.map(|w| w.add(x)).or(Some(x)),
+                    Some(x) => {
+                        others
+                            .get_or_insert_with(Box::default)
+                            .0
+                            .entry(series)
+                            .and_modify(|(s, c)| {
+                                *s = s.add(x);
+                                *c += 1;
+                            })
+                            .or_insert((x, 1));
+                        return;
+                    }
                     None => return,
                 }
                 *n += 1;
@@ -493,7 +540,7 @@ impl Acc {
                 one((*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))))
             }
             State::Sum(s) => one(s.map(Num::value)),
-            State::Mean { sum, n, whole } => one(mean(*sum, *n, *whole)),
+            State::Mean { .. } => one(self.mean()),
             State::Extreme(p) => one(p.as_ref().map(|(_, v)| v.clone())),
             State::Edge(p) => one(p.as_ref().map(|(_, v)| v.clone())),
             State::Spread(p) => one(p.map(|(lo, hi)| hi.sub(lo).value())),
@@ -515,7 +562,7 @@ impl Acc {
         match &self.0 {
             State::Count(n) => (*n > 0).then(|| Value::Int(i64::try_from(*n).unwrap_or(i64::MAX))),
             State::Sum(s) => s.map(Num::value),
-            State::Mean { sum, n, whole } => mean(*sum, *n, *whole),
+            State::Mean { .. } => self.mean(),
             State::Extreme(p) | State::Edge(p) => p.as_ref().map(|(_, v)| v.clone()),
             State::Spread(p) => p.map(|(lo, hi)| hi.sub(lo).value()),
             State::Stddev { n, m2, .. } => {
@@ -583,12 +630,19 @@ pub(crate) enum Partial {
 }
 
 impl Acc {
-    /// This state as a [`Partial`], when it is one of count, sum, mean, min, max, spread.
+    /// This state as a [`Partial`], when it is one of count, sum, mean, min, max, spread (a
+    /// mean only while it has seen one series: a [`Partial`] has no series).
     pub(crate) fn partial(&self) -> Option<Partial> {
         Some(match &self.0 {
             State::Count(n) => Partial::Count(*n),
             State::Sum(s) => Partial::Sum(*s),
-            State::Mean { sum, n, whole } => Partial::Mean {
+            State::Mean {
+                sum,
+                n,
+                whole,
+                series: 0,
+                others: None,
+            } => Partial::Mean {
                 sum: *sum,
                 n: *n,
                 whole: *whole,
@@ -604,20 +658,62 @@ impl Acc {
         Acc(match p {
             Partial::Count(n) => State::Count(n),
             Partial::Sum(s) => State::Sum(s),
-            Partial::Mean { sum, n, whole } => State::Mean { sum, n, whole },
+            Partial::Mean { sum, n, whole } => State::Mean {
+                sum,
+                n,
+                whole,
+                series: 0,
+                others: None,
+            },
             Partial::Extreme(v) => State::Extreme(v.map(|v| (t, v))),
             Partial::Spread(p) => State::Spread(p),
         })
     }
 }
 
-/// Numeric points sorted by time (stable: equal times keep arrival order).
+impl Acc {
+    /// A mean's value. Over several series (integer points only, see [`Acc::add_in_series`])
+    /// as InfluxDB merges the series' reductions: each series' mean `m` weighs `m * count`
+    /// (`m` alone for one point), the sum of those over the total count.
+    fn mean(&self) -> Option<Value> {
+        let State::Mean {
+            sum,
+            n,
+            whole,
+            others,
+            ..
+        } = &self.0
+        else {
+            return None;
+        };
+        let Some(others) = others else {
+            return mean(*sum, *n, *whole);
+        };
+        let weigh = |m: f64, c: u64| if c >= 2 { m * c as f64 } else { m };
+        let (mut total, mut count) = (0.0, 0u64);
+        if let Some(Value::Float(m)) = mean(*sum, *n, *whole) {
+            total += weigh(m, *n);
+            count += n;
+        }
+        for (s, c) in others.0.values() {
+            total += weigh(s.f() / *c as f64, *c);
+            count += c;
+        }
+        (count > 0).then(|| Value::Float(total / count as f64))
+    }
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
+}
+
 /// A mean's value: the float sum and the integer sum (converted once, at the end) over the
 /// count.
 pub(crate) fn mean(sum: f64, n: u64, whole: Option<Num>) -> Option<Value> {
     (n > 0).then(|| Value::Float((sum + whole.map_or(0.0, Num::f)) / n as f64))
 }
 
+/// Numeric points sorted by time (stable: equal times keep arrival order).
 fn numeric_sorted(points: &[(i64, Value)]) -> Vec<(i64, f64)> {
     let mut pts: Vec<(i64, f64)> = points
         .iter()
