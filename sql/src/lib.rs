@@ -30,6 +30,7 @@ pub mod functions;
 pub mod grammar {}
 pub mod lexer;
 pub mod parser;
+mod sql_expr;
 pub mod template;
 pub mod validate;
 

@@ -1,8 +1,8 @@
 //! Recursive-descent parser from tokens to [`crate::ast`].
 //!
-//! Statement structure is parsed by hand; expressions by precedence climbing
-//! with InfluxQL's precedence and associativity (so that a SELECT means to weir
-//! what it means to InfluxDB). Checks that need a source position and no
+//! Statement structure is parsed by hand; expressions by sqlparser's expression
+//! grammar with InfluxQL's precedence and associativity ([`crate::sql_expr`], so
+//! that a SELECT means to weir what it means to InfluxDB). Checks that need a source position and no
 //! other context (a positive `GROUP BY time()` interval, `FLAPPING` bounds,
 //! template syntax, ...) are made here; checks over a whole SELECT are in
 //! [`crate::validate`].
@@ -13,6 +13,7 @@ use crate::ast::*;
 use crate::duration::{parse_magnitude, Duration, DurationError};
 use crate::error::{ErrorKind, RawError};
 use crate::lexer::{Lexer, Token, TokenKind};
+use crate::sql_expr;
 use crate::template::Template;
 use crate::validate::{self, Functions, QueryContext};
 
@@ -35,6 +36,24 @@ pub(crate) struct Parser<'a> {
     buf: VecDeque<Token>,
     depth: usize,
     prev_end: usize,
+}
+
+/// How an error names a token: its source text (cut at 40 characters), quoted.
+pub(crate) fn describe_token(src: &str, tok: &Token) -> String {
+    if tok.kind == TokenKind::Eof {
+        return "end of input".to_string();
+    }
+    let text = src.get(tok.start..tok.end).unwrap_or(&tok.text);
+    let mut shown: String = text.chars().take(40).collect();
+    if shown.len() < text.len() {
+        shown.push_str("...");
+    }
+    if tok.kind == TokenKind::String {
+        // Already in single quotes.
+        shown
+    } else {
+        format!("'{shown}'")
+    }
 }
 
 fn syntax(offset: usize, reason: impl Into<String>) -> RawError {
@@ -165,20 +184,7 @@ impl<'a> Parser<'a> {
     }
 
     fn describe(&self, tok: &Token) -> String {
-        if tok.kind == TokenKind::Eof {
-            return "end of input".to_string();
-        }
-        let text = self.src.get(tok.start..tok.end).unwrap_or(&tok.text);
-        let mut shown: String = text.chars().take(40).collect();
-        if shown.len() < text.len() {
-            shown.push_str("...");
-        }
-        if tok.kind == TokenKind::String {
-            // Already in single quotes.
-            shown
-        } else {
-            format!("'{shown}'")
-        }
+        describe_token(self.src, tok)
     }
 
     fn enter(&mut self, at: usize) -> PResult<()> {
@@ -254,7 +260,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn duration_from(tok: &Token, negative: bool) -> PResult<Duration> {
+    pub(crate) fn duration_from(tok: &Token, negative: bool) -> PResult<Duration> {
         let magnitude = parse_magnitude(&tok.text).map_err(|e| Self::duration_error(tok, e))?;
         let value = if negative { -magnitude } else { magnitude };
         i64::try_from(value)
@@ -293,7 +299,7 @@ impl<'a> Parser<'a> {
         Ok(d)
     }
 
-    fn integer_from(tok: &Token, negative: bool) -> PResult<Expr> {
+    pub(crate) fn integer_from(tok: &Token, negative: bool) -> PResult<Expr> {
         let v: u64 = tok
             .text
             .parse()
@@ -316,7 +322,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn float_from(tok: &Token) -> PResult<f64> {
+    pub(crate) fn float_from(tok: &Token) -> PResult<f64> {
         match tok.text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
             _ => Err(invalid(tok.start, "unable to parse number")),
@@ -338,254 +344,21 @@ impl<'a> Parser<'a> {
 
     // -- expressions --------------------------------------------------------
 
-    /// Parses an expression.
+    /// Parses an expression: its tokens go to sqlparser's expression grammar
+    /// ([`crate::sql_expr`]), and parsing goes on after the last token it took.
     pub(crate) fn parse_expr(&mut self) -> PResult<Expr> {
-        Ok(self.parse_binary(1)?.0)
-    }
-
-    fn peek_binary_op(&mut self) -> PResult<Option<BinaryOp>> {
-        let tok = self.peek()?;
-        Ok(Some(match tok.kind {
-            TokenKind::Plus => BinaryOp::Add,
-            TokenKind::Minus => BinaryOp::Sub,
-            TokenKind::Star => BinaryOp::Mul,
-            TokenKind::Slash => BinaryOp::Div,
-            TokenKind::Percent => BinaryOp::Mod,
-            TokenKind::Amp => BinaryOp::BitAnd,
-            TokenKind::Pipe => BinaryOp::BitOr,
-            TokenKind::Caret => BinaryOp::BitXor,
-            TokenKind::Eq => BinaryOp::Eq,
-            TokenKind::Neq => BinaryOp::Neq,
-            TokenKind::EqRegex => BinaryOp::EqRegex,
-            TokenKind::NeqRegex => BinaryOp::NeqRegex,
-            TokenKind::Lt => BinaryOp::Lt,
-            TokenKind::Lte => BinaryOp::Lte,
-            TokenKind::Gt => BinaryOp::Gt,
-            TokenKind::Gte => BinaryOp::Gte,
-            TokenKind::Ident if tok.text.eq_ignore_ascii_case("AND") => BinaryOp::And,
-            TokenKind::Ident if tok.text.eq_ignore_ascii_case("OR") => BinaryOp::Or,
-            _ => return Ok(None),
-        }))
-    }
-
-    /// Precedence climbing; returns the expression and its tree depth.
-    fn parse_binary(&mut self, min_prec: u8) -> PResult<(Expr, usize)> {
-        let (mut lhs, mut depth) = self.parse_unary()?;
-        while let Some(op) = self.peek_binary_op()? {
-            let prec = op.precedence();
-            if prec < min_prec {
-                break;
-            }
-            let op_tok = self.next()?;
-            let (rhs, rhs_depth) = if matches!(op, BinaryOp::EqRegex | BinaryOp::NeqRegex) {
-                (Expr::Regex(self.parse_regex()?), 1)
-            } else {
-                self.parse_binary(prec + 1)?
-            };
-            depth = depth.max(rhs_depth) + 1;
-            if depth > MAX_DEPTH {
-                return Err(invalid(
-                    op_tok.start,
-                    format!("expression nested too deeply (more than {MAX_DEPTH} levels)"),
-                ));
-            }
-            lhs = Expr::binary(op, lhs, rhs);
-        }
-        Ok((lhs, depth))
-    }
-
-    fn parse_unary(&mut self) -> PResult<(Expr, usize)> {
-        let at = self.peek_start()?;
-        self.enter(at)?;
-        let result = self.parse_unary_inner();
-        self.leave();
-        result
-    }
-
-    fn parse_unary_inner(&mut self) -> PResult<(Expr, usize)> {
-        let tok = self.peek_tok()?;
-        match tok.kind {
-            TokenKind::LParen => {
-                self.next()?;
-                let inner = self.parse_binary(1)?;
-                self.expect(TokenKind::RParen, "')'")?;
-                Ok(inner)
-            }
-            TokenKind::Slash => Ok((Expr::Regex(self.parse_regex()?), 1)),
-            TokenKind::Star => {
-                self.next()?;
-                let wildcard = if self.eat(TokenKind::DoubleColon)? {
-                    let t = self.peek_tok()?;
-                    if Self::is_kw(&t, "field") {
-                        self.next()?;
-                        Wildcard::Fields
-                    } else if Self::is_kw(&t, "tag") {
-                        self.next()?;
-                        Wildcard::Tags
-                    } else {
-                        return Err(self.unexpected(&t, "field or tag"));
-                    }
-                } else {
-                    Wildcard::All
-                };
-                Ok((Expr::Wildcard(wildcard), 1))
-            }
-            TokenKind::String => {
-                self.next()?;
-                Ok((Expr::String(tok.text), 1))
-            }
-            TokenKind::Integer => {
-                self.next()?;
-                Ok((Self::integer_from(&tok, false)?, 1))
-            }
-            TokenKind::Number => {
-                self.next()?;
-                Ok((Expr::Float(Self::float_from(&tok)?), 1))
-            }
-            TokenKind::Duration => {
-                self.next()?;
-                Ok((Expr::Duration(Self::duration_from(&tok, false)?), 1))
-            }
-            TokenKind::Minus | TokenKind::Plus => {
-                self.next()?;
-                self.parse_signed(tok.kind == TokenKind::Minus)
-            }
-            TokenKind::Ident if tok.text.eq_ignore_ascii_case("true") => {
-                self.next()?;
-                Ok((Expr::Boolean(true), 1))
-            }
-            TokenKind::Ident if tok.text.eq_ignore_ascii_case("false") => {
-                self.next()?;
-                Ok((Expr::Boolean(false), 1))
-            }
-            TokenKind::Ident if tok.text.eq_ignore_ascii_case("distinct") => {
-                self.next()?;
-                self.parse_distinct(&tok)
-            }
-            TokenKind::Ident | TokenKind::QuotedIdent => {
-                if tok.kind == TokenKind::Ident && is_reserved(&tok.text) {
-                    return Err(self.unexpected(&tok, "identifier, string, number or boolean"));
-                }
-                if self.peek_nth_kind(1)? == TokenKind::LParen {
-                    self.next()?;
-                    return self.parse_call(&tok);
-                }
-                Ok((Expr::VarRef(self.parse_var_ref()?), 1))
-            }
-            _ => Err(self.unexpected(&tok, "identifier, string, number or boolean")),
-        }
-    }
-
-    /// After a unary `-`/`+`: negates a literal, and turns `-expr` into
-    /// `-1 * expr` as InfluxQL does.
-    fn parse_signed(&mut self, negative: bool) -> PResult<(Expr, usize)> {
-        let tok = self.peek_tok()?;
-        match tok.kind {
-            TokenKind::Integer => {
-                self.next()?;
-                Ok((Self::integer_from(&tok, negative)?, 1))
-            }
-            TokenKind::Number => {
-                self.next()?;
-                let v = Self::float_from(&tok)?;
-                Ok((Expr::Float(if negative { -v } else { v }), 1))
-            }
-            TokenKind::Duration => {
-                self.next()?;
-                Ok((Expr::Duration(Self::duration_from(&tok, negative)?), 1))
-            }
-            TokenKind::LParen | TokenKind::Ident | TokenKind::QuotedIdent => {
-                let (expr, depth) = self.parse_unary()?;
-                if !negative {
-                    return match expr {
-                        Expr::String(_) | Expr::Boolean(_) | Expr::Regex(_) | Expr::Wildcard(_) => {
-                            Err(invalid(
-                                tok.start,
-                                format!("cannot apply unary + to {expr}"),
-                            ))
-                        }
-                        e => Ok((e, depth)),
-                    };
-                }
-                let negated = match expr {
-                    Expr::Integer(v) => match v.checked_neg() {
-                        Some(n) => Expr::Integer(n),
-                        None => {
-                            return Err(invalid(
-                                tok.start,
-                                format!("constant -({v}) overflows int64"),
-                            ))
-                        }
-                    },
-                    Expr::Unsigned(v) if v == 1u64 << 63 => Expr::Integer(i64::MIN),
-                    Expr::Unsigned(v) => {
-                        return Err(invalid(
-                            tok.start,
-                            format!("constant -{v} underflows int64"),
-                        ))
-                    }
-                    Expr::Float(v) => Expr::Float(-v),
-                    Expr::Duration(d) => match d.checked_neg() {
-                        Some(n) => Expr::Duration(n),
-                        None => {
-                            return Err(invalid(tok.start, format!("duration -({d}) overflows")))
-                        }
-                    },
-                    e @ (Expr::VarRef(_) | Expr::Call(_) | Expr::Binary { .. }) => {
-                        return Ok((Expr::binary(BinaryOp::Mul, Expr::Integer(-1), e), depth + 1))
-                    }
-                    other => {
-                        return Err(invalid(tok.start, format!("cannot negate {other}")));
-                    }
-                };
-                Ok((negated, depth))
-            }
-            _ => Err(self.unexpected(&tok, "identifier, number, duration or '('")),
-        }
-    }
-
-    /// `DISTINCT x` or `DISTINCT(x)` (the `DISTINCT` keyword is consumed).
-    fn parse_distinct(&mut self, kw: &Token) -> PResult<(Expr, usize)> {
-        if self.peek_kind()? == TokenKind::LParen {
-            return self.parse_call(kw);
-        }
-        let tok = self.peek_tok()?;
-        let name = self.parse_ident("identifier")?;
-        Ok((
-            Expr::Call(Call {
-                name: "distinct".to_string(),
-                args: vec![Expr::var(name)],
-                span: Span::new(kw.start, tok.end),
-            }),
-            2,
-        ))
-    }
-
-    /// A call; the name is the next token (already checked), then `(`.
-    fn parse_call(&mut self, name_tok: &Token) -> PResult<(Expr, usize)> {
-        self.expect(TokenKind::LParen, "'('")?;
-        let mut args = Vec::new();
-        let mut depth = 0;
-        if !self.eat(TokenKind::RParen)? {
-            loop {
-                let (arg, d) = self.parse_binary(1)?;
-                depth = depth.max(d);
-                args.push(arg);
-                if self.eat(TokenKind::Comma)? {
-                    continue;
-                }
-                self.expect(TokenKind::RParen, "',' or ')'")?;
-                break;
-            }
-        }
-        Ok((
-            Expr::Call(Call {
-                name: name_tok.text.to_ascii_lowercase(),
-                args,
-                span: Span::new(name_tok.start, self.prev_end),
-            }),
-            depth + 1,
-        ))
+        let start = self.peek_start()?;
+        // Everything buffered starts at or after the expression, so rescan from there.
+        self.buf.clear();
+        let lexed = sql_expr::prelex(&mut self.lexer, start)?;
+        let (expr, used) = sql_expr::parse(&lexed, self.src)?;
+        let end = match used.checked_sub(1).and_then(|i| lexed.token(i)) {
+            Some(t) => t.end,
+            None => start,
+        };
+        self.lexer.seek(end);
+        self.prev_end = end;
+        Ok(expr)
     }
 
     /// `name[.name[.name]][::type]`

@@ -468,3 +468,47 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let ok = format!("SELECT {}x{} FROM m", "(".repeat(50), ")".repeat(50));
     assert!(parse_select(&ok).is_ok());
 }
+
+/// At the nesting limits, on a test thread's stack (2 MiB, as a server's worker threads): every
+/// form parses or is refused, none overflows the stack.
+#[test]
+fn nesting_at_the_limits_fits_the_stack() {
+    let n = weir_sql::parser::MAX_DEPTH;
+    let forms = |k: usize| {
+        vec![
+            format!("SELECT {}x{} FROM m", "(".repeat(k), ")".repeat(k)),
+            format!("SELECT {}x{} FROM m", "-(".repeat(k), ")".repeat(k)),
+            format!("SELECT {}x FROM m", "- ".repeat(k)),
+            format!("SELECT {}x{} FROM m", "abs(".repeat(k), ")".repeat(k)),
+            format!("SELECT {}x{} FROM m", "x + (".repeat(k), ")".repeat(k)),
+            format!("SELECT x{} FROM m", " + x".repeat(k)),
+            format!("SELECT x FROM m WHERE {}", vec!["a = 1"; k].join(" OR ")),
+        ]
+    };
+    for k in [n - 2, n - 1, n, n + 1, 2 * n, 1030, 5000] {
+        for text in forms(k) {
+            // Either answer is fine; reaching the end is the test.
+            let _ = parse_select(&text);
+        }
+    }
+    let parens = |k: usize| format!("SELECT {}x{} FROM m", "(".repeat(k), ")".repeat(k));
+    assert!(parse_select(&parens(n)).is_ok());
+    let refused = parse_select(&parens(n + 1))
+        .expect_err("one level too deep")
+        .to_string();
+    assert!(refused.contains("nested too deeply"), "{refused}");
+    let calls = format!(
+        "SELECT {}x{} FROM m",
+        "abs(".repeat(n - 1),
+        ")".repeat(n - 1)
+    );
+    assert!(parse_select(&calls).is_ok());
+    // A long OR list is not nesting: 100 alternatives parse.
+    let hosts: Vec<String> = (0..100).map(|i| format!("host = 'h{i}'")).collect();
+    let text = format!("SELECT x FROM m WHERE {}", hosts.join(" OR "));
+    assert!(
+        parse_select(&text).is_ok(),
+        "{:?}",
+        parse_select(&text).err()
+    );
+}
