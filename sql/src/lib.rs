@@ -29,6 +29,7 @@ pub mod functions;
 #[doc = include_str!("grammar.md")]
 pub mod grammar {}
 pub mod lexer;
+mod parse_stack;
 pub mod parser;
 mod sql_expr;
 pub mod template;
@@ -74,6 +75,10 @@ pub fn parse_statements_with(
     text: &str,
     options: &ParseOptions,
 ) -> Result<Vec<Statement>, ParseError> {
+    parse_stack::on_parse_stack(text, || statements_here(text, options))
+}
+
+fn statements_here(text: &str, options: &ParseOptions) -> Result<Vec<Statement>, ParseError> {
     let mut parser = Parser::new(text);
     let mut functions = options.functions.clone();
     let mut out = Vec::new();
@@ -150,6 +155,14 @@ pub fn parse_select_with(
     context: QueryContext,
     options: &ParseOptions,
 ) -> Result<Select, ParseError> {
+    parse_stack::on_parse_stack(text, || select_here(text, context, options))
+}
+
+fn select_here(
+    text: &str,
+    context: QueryContext,
+    options: &ParseOptions,
+) -> Result<Select, ParseError> {
     let mut parser = Parser::new(text);
     let result = (|| -> Result<Select, RawError> {
         let target = match context {
@@ -170,6 +183,10 @@ pub fn parse_select_with(
 
 /// Parses one expression (an alert condition, a WHERE clause), without validation.
 pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
+    parse_stack::on_parse_stack(text, || expr_here(text))
+}
+
+fn expr_here(text: &str) -> Result<Expr, ParseError> {
     let mut parser = Parser::new(text);
     let result = (|| -> Result<Expr, RawError> {
         let expr = parser.parse_expr()?;

@@ -354,33 +354,9 @@ fn to_sql(i: usize, t: &Token) -> SqlToken {
     }
 }
 
-/// The stack sqlparser runs on. Its recursive descent takes tens of KiB per nesting level in
-/// a debug build (a call nested 32 deep overflows a 2 MiB thread), so an expression is parsed
-/// on a thread of its own with room for [`MAX_DEPTH`] levels of every form; only the pages
-/// used are ever touched.
-const PARSE_STACK: usize = 64 << 20;
-
 /// Reads one expression from the tokens: the expression and how many tokens it took.
+/// Runs on [`crate::parse_stack`]'s thread (sqlparser recurses deeply).
 pub(crate) fn parse(lexed: &Lexed, src: &str) -> PResult<(Expr, usize)> {
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("weir-parse".into())
-            .stack_size(PARSE_STACK)
-            .spawn_scoped(scope, || parse_here(lexed, src));
-        let at = lexed.toks.first().map_or(0, |t| t.start);
-        match worker {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|_| Err(invalid(at, "the expression parser failed"))),
-            Err(e) => Err(invalid(
-                at,
-                format!("cannot start the expression parser: {e}"),
-            )),
-        }
-    })
-}
-
-fn parse_here(lexed: &Lexed, src: &str) -> PResult<(Expr, usize)> {
     let mut tokens: Vec<TokenWithSpan> = lexed
         .toks
         .iter()
